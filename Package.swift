@@ -1,0 +1,66 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+// MLX comes from its pinned Python wheel, unpacked into .deps/ by `make deps` (Tools/setup-deps.sh).
+// Paths are absolute so that plain `swift build`/`swift test` work with no environment variables and
+// the binaries find libmlx.so through their rpath from any directory. OpenBLAS is linked before
+// libmlx so that MLX's `cblas_sgemm` resolves to OpenBLAS instead of the wheel's reference BLAS.
+let deps = Context.packageDirectory + "/.deps"
+let mlxInclude = deps + "/mlx/include"
+let mlxLib = deps + "/mlx/lib"
+let openBLASDir = "/usr/lib/x86_64-linux-gnu/openblas-pthread"
+
+let mlxLinkerFlags: [String] = [
+    "-L\(openBLASDir)", "-Xlinker", "--no-as-needed", "-lopenblas",
+    "-L\(mlxLib)", "-lmlx", "-Xlinker", "--as-needed",
+    "-Xlinker", "-rpath", "-Xlinker", openBLASDir,
+    "-Xlinker", "-rpath", "-Xlinker", mlxLib,
+]
+
+let swiftSettings: [SwiftSetting] = [.swiftLanguageMode(.v6)]
+
+let package = Package(
+    name: "Temper",
+    platforms: [.macOS(.v14)],
+    products: [
+        .library(name: "TemperCore", targets: ["TemperCore"]),
+        .library(name: "TemperNN", targets: ["TemperNN"]),
+        .executable(name: "temper", targets: ["temper"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .target(
+            name: "CMLXShim",
+            cxxSettings: [
+                .unsafeFlags(["-I\(mlxInclude)", "-O2", "-fexceptions"]),
+            ],
+            linkerSettings: [
+                .unsafeFlags(mlxLinkerFlags),
+                .linkedLibrary("stdc++"),
+            ]
+        ),
+        .target(name: "TemperCore", dependencies: ["CMLXShim"], swiftSettings: swiftSettings),
+        .target(name: "TemperNN", dependencies: ["TemperCore"], swiftSettings: swiftSettings),
+        .target(
+            name: "TemperTestSupport", dependencies: ["TemperCore"], swiftSettings: swiftSettings),
+        .executableTarget(
+            name: "temper",
+            dependencies: [
+                "TemperCore", "TemperNN",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "TemperCoreTests", dependencies: ["TemperCore", "TemperTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TemperNNTests", dependencies: ["TemperNN", "TemperTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TemperCLITests", dependencies: ["temper"], swiftSettings: swiftSettings),
+    ],
+    cxxLanguageStandard: .gnucxx20
+)

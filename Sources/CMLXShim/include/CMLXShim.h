@@ -1,0 +1,226 @@
+// C ABI over MLX. Opaque handles, 0/1 status codes, the message of the last failure per thread.
+// No logic lives here beyond translating calls and errors; no C++ exception crosses this boundary.
+#ifndef CMLXSHIM_H
+#define CMLXSHIM_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct tmx_array_s* tmx_array;       // owns one mlx::core::array
+typedef struct tmx_vec_s* tmx_vec;           // owns a std::vector<mlx::core::array>
+typedef struct tmx_strvec_s* tmx_strvec;     // owns a std::vector<std::string>
+typedef struct tmx_closure_s* tmx_closure;   // owns a compiled function and its Swift context
+typedef struct tmx_gguf_meta_s* tmx_gguf_meta;
+
+/// Data types, in the order of mlx::core::Dtype::Val.
+typedef enum {
+  TMX_BOOL = 0, TMX_UINT8, TMX_UINT16, TMX_UINT32, TMX_UINT64,
+  TMX_INT8, TMX_INT16, TMX_INT32, TMX_INT64,
+  TMX_FLOAT16, TMX_FLOAT32, TMX_FLOAT64, TMX_BFLOAT16, TMX_COMPLEX64
+} tmx_dtype;
+
+/// The message of the last failed call on this thread (valid until the next failure).
+const char* tmx_last_error(void);
+
+// MARK: arrays and vectors
+void tmx_array_free(tmx_array a);
+int tmx_array_from_data(tmx_array* out, const void* data, const int* shape, int ndim, int dtype);
+int tmx_array_ndim(tmx_array a);
+void tmx_array_shape(tmx_array a, int* shape);
+size_t tmx_array_size(tmx_array a);
+int tmx_array_dtype(tmx_array a);
+size_t tmx_array_itemsize(tmx_array a);
+/// Evaluates `a` and copies its elements, row-major, into `dst` (`bytes` must equal size*itemsize).
+int tmx_array_copy_data(tmx_array a, void* dst, size_t bytes);
+/// A printable description; free with tmx_string_free.
+int tmx_array_describe(tmx_array a, char** out);
+void tmx_string_free(char* s);
+
+tmx_vec tmx_vec_new(void);
+void tmx_vec_free(tmx_vec v);
+void tmx_vec_push(tmx_vec v, tmx_array a);
+size_t tmx_vec_size(tmx_vec v);
+tmx_array tmx_vec_get(tmx_vec v, size_t i);
+
+tmx_strvec tmx_strvec_new(void);
+void tmx_strvec_free(tmx_strvec v);
+void tmx_strvec_push(tmx_strvec v, const char* s);
+size_t tmx_strvec_size(tmx_strvec v);
+const char* tmx_strvec_get(tmx_strvec v, size_t i);
+
+int tmx_eval(tmx_vec arrays);
+int tmx_async_eval(tmx_vec arrays);
+
+// MARK: devices
+/// 0 = CPU, 1 = GPU.
+int tmx_set_default_device(int kind);
+int tmx_default_device(void);
+bool tmx_gpu_is_available(void);
+
+// MARK: creation
+int tmx_full(tmx_array* out, const int* shape, int ndim, tmx_array value, int dtype);
+int tmx_arange(tmx_array* out, double start, double stop, double step, int dtype);
+int tmx_linspace(tmx_array* out, double start, double stop, int num, int dtype);
+int tmx_astype(tmx_array* out, tmx_array a, int dtype);
+
+// MARK: random
+int tmx_random_seed(uint64_t seed);
+int tmx_random_key(tmx_array* out, uint64_t seed);
+int tmx_random_split(tmx_array* out, tmx_array key, int num);
+int tmx_random_normal(tmx_array* out, const int* shape, int ndim, int dtype, float loc, float scale, tmx_array key);
+int tmx_random_uniform(tmx_array* out, float low, float high, const int* shape, int ndim, int dtype, tmx_array key);
+int tmx_random_bernoulli(tmx_array* out, tmx_array p, const int* shape, int ndim, tmx_array key);
+int tmx_random_categorical(tmx_array* out, tmx_array logits, int axis, int num_samples, tmx_array key);
+
+// MARK: shape
+int tmx_reshape(tmx_array* out, tmx_array a, const int* shape, int ndim);
+int tmx_transpose(tmx_array* out, tmx_array a, const int* axes, int naxes);
+int tmx_expand_dims(tmx_array* out, tmx_array a, const int* axes, int naxes);
+int tmx_squeeze(tmx_array* out, tmx_array a, const int* axes, int naxes);
+int tmx_broadcast_to(tmx_array* out, tmx_array a, const int* shape, int ndim);
+int tmx_concatenate(tmx_array* out, tmx_vec arrays, int axis);
+int tmx_stack(tmx_array* out, tmx_vec arrays, int axis);
+int tmx_split_sections(tmx_vec out, tmx_array a, int sections, int axis);
+int tmx_split_indices(tmx_vec out, tmx_array a, const int* indices, int nindices, int axis);
+int tmx_slice(tmx_array* out, tmx_array a, const int* start, const int* stop, const int* strides, int n);
+int tmx_slice_update(tmx_array* out, tmx_array src, tmx_array update, const int* start, const int* stop, const int* strides, int n);
+int tmx_take(tmx_array* out, tmx_array a, tmx_array indices, int axis);
+int tmx_take_along_axis(tmx_array* out, tmx_array a, tmx_array indices, int axis);
+int tmx_put_along_axis(tmx_array* out, tmx_array a, tmx_array indices, tmx_array values, int axis);
+int tmx_scatter_add_axis(tmx_array* out, tmx_array a, tmx_array indices, tmx_array values, int axis);
+int tmx_where(tmx_array* out, tmx_array condition, tmx_array x, tmx_array y);
+int tmx_pad(tmx_array* out, tmx_array a, const int* axes, const int* low, const int* high, int n, tmx_array value, const char* mode);
+int tmx_triu(tmx_array* out, tmx_array a, int k);
+int tmx_tril(tmx_array* out, tmx_array a, int k);
+int tmx_contiguous(tmx_array* out, tmx_array a);
+
+// MARK: elementwise
+#define TMX_DECLARE_UNARY(name) int tmx_##name(tmx_array* out, tmx_array a);
+#define TMX_DECLARE_BINARY(name) int tmx_##name(tmx_array* out, tmx_array a, tmx_array b);
+TMX_DECLARE_UNARY(abs)
+TMX_DECLARE_UNARY(negative)
+TMX_DECLARE_UNARY(sign)
+TMX_DECLARE_UNARY(exp)
+TMX_DECLARE_UNARY(expm1)
+TMX_DECLARE_UNARY(log)
+TMX_DECLARE_UNARY(log1p)
+TMX_DECLARE_UNARY(sqrt)
+TMX_DECLARE_UNARY(rsqrt)
+TMX_DECLARE_UNARY(square)
+TMX_DECLARE_UNARY(reciprocal)
+TMX_DECLARE_UNARY(sigmoid)
+TMX_DECLARE_UNARY(tanh)
+TMX_DECLARE_UNARY(sin)
+TMX_DECLARE_UNARY(cos)
+TMX_DECLARE_UNARY(erf)
+TMX_DECLARE_UNARY(floor)
+TMX_DECLARE_UNARY(ceil)
+TMX_DECLARE_UNARY(logical_not)
+TMX_DECLARE_UNARY(stop_gradient)
+TMX_DECLARE_BINARY(add)
+TMX_DECLARE_BINARY(subtract)
+TMX_DECLARE_BINARY(multiply)
+TMX_DECLARE_BINARY(divide)
+TMX_DECLARE_BINARY(remainder)
+TMX_DECLARE_BINARY(maximum)
+TMX_DECLARE_BINARY(minimum)
+TMX_DECLARE_BINARY(power)
+TMX_DECLARE_BINARY(equal)
+TMX_DECLARE_BINARY(not_equal)
+TMX_DECLARE_BINARY(less)
+TMX_DECLARE_BINARY(less_equal)
+TMX_DECLARE_BINARY(greater)
+TMX_DECLARE_BINARY(greater_equal)
+TMX_DECLARE_BINARY(logical_and)
+TMX_DECLARE_BINARY(logical_or)
+TMX_DECLARE_BINARY(matmul)
+int tmx_addmm(tmx_array* out, tmx_array c, tmx_array a, tmx_array b, float alpha, float beta);
+/// Null bounds are open.
+int tmx_clip(tmx_array* out, tmx_array a, tmx_array low, tmx_array high);
+
+// MARK: reductions, scans and sorting (naxes == 0 reduces over all axes)
+#define TMX_DECLARE_REDUCTION(name) int tmx_##name(tmx_array* out, tmx_array a, const int* axes, int naxes, bool keepdims);
+TMX_DECLARE_REDUCTION(sum)
+TMX_DECLARE_REDUCTION(mean)
+TMX_DECLARE_REDUCTION(max)
+TMX_DECLARE_REDUCTION(min)
+TMX_DECLARE_REDUCTION(prod)
+TMX_DECLARE_REDUCTION(all)
+TMX_DECLARE_REDUCTION(any)
+TMX_DECLARE_REDUCTION(logsumexp)
+int tmx_var(tmx_array* out, tmx_array a, const int* axes, int naxes, bool keepdims, int ddof);
+int tmx_std(tmx_array* out, tmx_array a, const int* axes, int naxes, bool keepdims, int ddof);
+int tmx_softmax(tmx_array* out, tmx_array a, const int* axes, int naxes, bool precise);
+int tmx_argmax(tmx_array* out, tmx_array a, int axis, bool keepdims);
+int tmx_argmin(tmx_array* out, tmx_array a, int axis, bool keepdims);
+int tmx_cumsum(tmx_array* out, tmx_array a, int axis, bool reverse, bool inclusive);
+int tmx_sort(tmx_array* out, tmx_array a, int axis);
+int tmx_argsort(tmx_array* out, tmx_array a, int axis);
+int tmx_topk(tmx_array* out, tmx_array a, int k, int axis);
+int tmx_argpartition(tmx_array* out, tmx_array a, int kth, int axis);
+
+// MARK: fast kernels (null optional arrays are absent)
+int tmx_rms_norm(tmx_array* out, tmx_array x, tmx_array weight, float eps);
+int tmx_layer_norm(tmx_array* out, tmx_array x, tmx_array weight, tmx_array bias, float eps);
+int tmx_rope(tmx_array* out, tmx_array x, int dims, bool traditional, float base, float scale, int offset);
+/// mask_mode is "" (none or explicit mask) or "causal".
+int tmx_scaled_dot_product_attention(tmx_array* out, tmx_array q, tmx_array k, tmx_array v, float scale, const char* mask_mode, tmx_array mask);
+
+// MARK: quantization
+/// Writes (weights, scales[, biases]) into `out`.
+int tmx_quantize(tmx_vec out, tmx_array w, int group_size, int bits, const char* mode);
+int tmx_dequantize(tmx_array* out, tmx_array w, tmx_array scales, tmx_array biases, int group_size, int bits, const char* mode);
+int tmx_quantized_matmul(tmx_array* out, tmx_array x, tmx_array w, tmx_array scales, tmx_array biases, bool transpose, int group_size, int bits, const char* mode);
+
+// MARK: transforms
+/// A function of arrays implemented by the caller: read `inputs`, push results to `outputs`,
+/// return 0, or non-zero after recording the failure on the caller's side.
+typedef int (*tmx_function)(void* context, tmx_vec inputs, tmx_vec outputs);
+int tmx_vjp(tmx_function f, void* context, tmx_vec primals, tmx_vec cotangents, tmx_vec outputs, tmx_vec vjps);
+int tmx_jvp(tmx_function f, void* context, tmx_vec primals, tmx_vec tangents, tmx_vec outputs, tmx_vec jvps);
+int tmx_value_and_grad(tmx_function f, void* context, tmx_vec inputs, const int* argnums, int nargnums, tmx_vec values, tmx_vec grads);
+/// `release` is called with `context` when the compiled function is freed.
+int tmx_compile(tmx_closure* out, tmx_function f, void* context, void (*release)(void*), bool shapeless);
+int tmx_closure_apply(tmx_closure c, tmx_vec inputs, tmx_vec outputs);
+void tmx_closure_free(tmx_closure c);
+void tmx_set_compile_enabled(bool enabled);
+
+// MARK: memory
+size_t tmx_active_memory(void);
+size_t tmx_peak_memory(void);
+size_t tmx_cache_memory(void);
+void tmx_reset_peak_memory(void);
+size_t tmx_set_cache_limit(size_t limit);
+size_t tmx_set_memory_limit(size_t limit);
+void tmx_clear_cache(void);
+
+// MARK: files
+int tmx_load_safetensors(const char* path, tmx_strvec names, tmx_vec arrays, tmx_strvec metadata_keys, tmx_strvec metadata_values);
+int tmx_save_safetensors(const char* path, tmx_strvec names, tmx_vec arrays, tmx_strvec metadata_keys, tmx_strvec metadata_values);
+
+/// GGUF metadata values are one of: none, an array, a string, or a list of strings.
+typedef enum { TMX_GGUF_NONE = 0, TMX_GGUF_ARRAY, TMX_GGUF_STRING, TMX_GGUF_STRINGS } tmx_gguf_kind;
+tmx_gguf_meta tmx_gguf_meta_new(void);
+void tmx_gguf_meta_free(tmx_gguf_meta m);
+size_t tmx_gguf_meta_size(tmx_gguf_meta m);
+const char* tmx_gguf_meta_key(tmx_gguf_meta m, size_t i);
+int tmx_gguf_meta_kind(tmx_gguf_meta m, size_t i);
+tmx_array tmx_gguf_meta_array(tmx_gguf_meta m, size_t i);
+const char* tmx_gguf_meta_string(tmx_gguf_meta m, size_t i);
+/// Copies the string list of entry i into `out`.
+void tmx_gguf_meta_strings(tmx_gguf_meta m, size_t i, tmx_strvec out);
+void tmx_gguf_meta_set_array(tmx_gguf_meta m, const char* key, tmx_array a);
+void tmx_gguf_meta_set_string(tmx_gguf_meta m, const char* key, const char* value);
+void tmx_gguf_meta_set_strings(tmx_gguf_meta m, const char* key, tmx_strvec values);
+int tmx_load_gguf(const char* path, tmx_strvec names, tmx_vec arrays, tmx_gguf_meta metadata);
+int tmx_save_gguf(const char* path, tmx_strvec names, tmx_vec arrays, tmx_gguf_meta metadata);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
