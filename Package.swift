@@ -8,7 +8,11 @@ import PackageDescription
 let deps = Context.packageDirectory + "/.deps"
 let mlxInclude = deps + "/mlx/include"
 let mlxLib = deps + "/mlx/lib"
+#if arch(arm64)
+let openBLASDir = "/usr/lib/aarch64-linux-gnu/openblas-pthread"
+#else
 let openBLASDir = "/usr/lib/x86_64-linux-gnu/openblas-pthread"
+#endif
 
 let mlxLinkerFlags: [String] = [
     "-L\(openBLASDir)", "-Xlinker", "--no-as-needed", "-lopenblas",

@@ -28,6 +28,28 @@ install_openblas() {
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq libopenblas-dev libopenblas-pthread-dev >/dev/null
 }
 
+install_python_pip() {
+  if python3 -m pip --version >/dev/null 2>&1; then return; fi
+  log "installing python3-pip with apt-get (to download the MLX wheel)"
+  local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq python3-pip >/dev/null
+}
+
+# A pkg-config file for consumers that link MLX through pkg-config (Package.swift itself uses
+# absolute paths so that plain `swift build` needs no environment variables).
+write_pkgconfig() {
+  mkdir -p "$deps/pkgconfig"
+  cat > "$deps/pkgconfig/mlx.pc" <<PC
+prefix=$deps/mlx
+Name: mlx
+Description: MLX C++ library from the $wheel_name $version wheel (OpenBLAS linked first)
+Version: $version
+Cflags: -I\${prefix}/include
+Libs: -L/usr/lib/$(uname -m)-linux-gnu/openblas-pthread -lopenblas -L\${prefix}/lib -lmlx
+PC
+}
+
 install_mlx() {
   local stamp="$deps/.$wheel_name-$version.installed"
   if [ -e "$stamp" ] && [ -e "$deps/mlx/lib/libmlx.so" ]; then
@@ -68,4 +90,6 @@ PY
 }
 
 install_openblas
+install_python_pip
 install_mlx
+write_pkgconfig

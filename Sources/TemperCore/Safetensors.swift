@@ -7,6 +7,7 @@ public enum WeightsFileError: Error, LocalizedError, Equatable {
     case invalidHeader(path: String, reason: String)
     case truncated(path: String, tensor: String, neededBytes: Int, fileBytes: Int)
     case invalidIndex(path: String, reason: String)
+    case unsupportedDType(path: String, tensor: String, dtype: DType)
     case mlx(path: String, message: String)
 
     public var errorDescription: String? {
@@ -19,6 +20,8 @@ public enum WeightsFileError: Error, LocalizedError, Equatable {
             "\(path): file is truncated: tensor '\(tensor)' ends at byte \(needed) but the file has \(size) bytes"
         case .invalidIndex(let path, let reason):
             "\(path): invalid sharded-weights index: \(reason)"
+        case .unsupportedDType(let path, let tensor, let dtype):
+            "\(path): tensor '\(tensor)' is \(dtype), which cannot be saved as safetensors here; convert it with asType(.float32)"
         case .mlx(let path, let message):
             "\(path): \(message)"
         }
@@ -83,6 +86,10 @@ public enum Safetensors {
         _ tensors: [String: Tensor], metadata: [String: String] = [:], to url: URL
     ) throws {
         let names = tensors.keys.sorted()
+        // MLX 0.32's safetensors writer has no float64 (the format does; no model stores it).
+        if let name = names.first(where: { tensors[$0]?.dtype == .float64 }) {
+            throw WeightsFileError.unsupportedDType(path: url.path, tensor: name, dtype: .float64)
+        }
         let metadataKeys = metadata.keys.sorted()
         try writeAtomically(to: url) { temporary in
             let status = withStringVector(names) { nameVector in
@@ -263,7 +270,9 @@ public enum Safetensors {
 func writeAtomically(to url: URL, _ write: (URL) throws -> Void) throws {
     let folder = url.deletingLastPathComponent()
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-    let temporary = folder.appendingPathComponent(".\(url.lastPathComponent).tmp-\(ProcessInfo.processInfo.processIdentifier)")
+    // The temporary name keeps the extension: MLX appends ".safetensors"/".gguf" to paths without it.
+    let temporary = folder.appendingPathComponent(
+        ".tmp-\(ProcessInfo.processInfo.processIdentifier)-\(url.lastPathComponent)")
     defer { try? FileManager.default.removeItem(at: temporary) }
     try write(temporary)
     if rename(temporary.path, url.path) != 0 {

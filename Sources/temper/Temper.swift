@@ -1,4 +1,5 @@
 import ArgumentParser
+import Foundation
 
 @main
 struct Temper: ParsableCommand {
@@ -8,4 +9,19 @@ struct Temper: ParsableCommand {
         version: "0.1.0",
         subcommands: [BenchCommand.self, DemoCommand.self, InfoCommand.self]
     )
+
+    /// Usage errors (unknown flag, bad value) exit with 2, the POSIX convention, rather than
+    /// ArgumentParser's 64; other failures exit with 1 and help/version with 0.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -1,0 +1,42 @@
+# Temper: one-command setup and the everyday targets. Every target installs what is missing first
+# (Debian's OpenBLAS, the pinned MLX wheel into .deps/), idempotently.
+#
+#   make demo      the main job
+#   make test      the whole test suite (what CI runs)
+#   make bench     benchmarks
+#
+# MLX_WHEEL selects the MLX build: mlx-cpu (default) or mlx-cuda-13 for NVIDIA GPUs.
+
+MLX_WHEEL ?= mlx-cpu
+MLX_VERSION ?= 0.32.4
+SWIFT ?= swift
+DEPS_STAMP := .deps/.$(MLX_WHEEL)-$(MLX_VERSION).installed
+
+.PHONY: all deps build demo test bench clean distclean
+
+all: build
+
+$(DEPS_STAMP): Tools/setup-deps.sh
+	MLX_WHEEL=$(MLX_WHEEL) MLX_VERSION=$(MLX_VERSION) ./Tools/setup-deps.sh
+
+deps: $(DEPS_STAMP)
+	@MLX_WHEEL=$(MLX_WHEEL) MLX_VERSION=$(MLX_VERSION) ./Tools/setup-deps.sh
+
+build: deps
+	$(SWIFT) build -c release --product temper
+
+demo: build
+	.build/release/temper demo
+
+test: deps
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build --no-parallel
+
+bench: build
+	.build/release/temper bench matmul
+
+clean:
+	rm -rf .build
+
+distclean: clean
+	rm -rf .deps

@@ -1,0 +1,96 @@
+import Foundation
+import Testing
+
+/// Runs the built `temper` executable, which SwiftPM places beside the test bundle.
+struct TemperProcess {
+    var exitCode: Int32
+    var standardOutput: String
+    var standardError: String
+
+    static var executable: URL {
+        let testBinary = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        return testBinary.deletingLastPathComponent().appendingPathComponent("temper")
+    }
+
+    static func run(_ arguments: [String], currentDirectory: URL? = nil) throws -> TemperProcess {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        if let currentDirectory { process.currentDirectoryURL = currentDirectory }
+        let (output, error) = (Pipe(), Pipe())
+        process.standardOutput = output
+        process.standardError = error
+        try process.run()
+        let outputData = output.fileHandleForReading.readDataToEndOfFile()
+        let errorData = error.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return TemperProcess(
+            exitCode: process.terminationStatus,
+            standardOutput: String(decoding: outputData, as: UTF8.self),
+            standardError: String(decoding: errorData, as: UTF8.self))
+    }
+}
+
+@Suite(.serialized) struct CLITests {
+    @Test func helpListsSubcommands() throws {
+        let result = try TemperProcess.run(["--help"])
+        #expect(result.exitCode == 0)
+        #expect(result.standardOutput.contains("USAGE: temper <subcommand>"))
+        for subcommand in ["bench", "demo", "info"] {
+            #expect(result.standardOutput.contains("  \(subcommand) "), "missing \(subcommand)")
+        }
+    }
+
+    @Test func unknownFlagIsAUsageErrorWithExitCode2() throws {
+        let result = try TemperProcess.run(["bench", "matmul", "--no-such-flag"])
+        #expect(result.exitCode == 2)
+        #expect(result.standardError.contains("Error: Unknown option '--no-such-flag'"))
+        #expect(result.standardOutput.isEmpty)
+    }
+
+    @Test func unknownSubcommandIsAUsageError() throws {
+        let result = try TemperProcess.run(["frobnicate"])
+        #expect(result.exitCode == 2)
+        #expect(result.standardError.contains("Unexpected argument 'frobnicate'"))
+    }
+
+    @Test func invalidOptionValueNamesTheFlag() throws {
+        let result = try TemperProcess.run(["bench", "matmul", "--size", "0"])
+        #expect(result.exitCode == 2)
+        #expect(result.standardError.contains("--size must be positive, got 0"))
+    }
+
+    @Test func benchMatmulJSONIsOneLineWithNumericGFLOPS() throws {
+        // Runs from another directory: the binary finds libmlx through its rpath.
+        let result = try TemperProcess.run(
+            ["bench", "matmul", "--size", "128", "--runs", "3", "--warmup", "1", "--json"],
+            currentDirectory: FileManager.default.temporaryDirectory)
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        let lines = result.standardOutput.split(separator: "\n")
+        #expect(lines.count == 1)
+        let object = try JSONSerialization.jsonObject(with: Data(result.standardOutput.utf8)) as? [String: Any]
+        let gflops = try #require(object?["gflops"] as? Double)
+        #expect(gflops > 0)
+        #expect(object?["size"] as? Int == 128)
+        #expect((object?["seconds"] as? [Double])?.count == 3)
+    }
+
+    @Test func benchMatmulReadableLine() throws {
+        let result = try TemperProcess.run(["bench", "matmul", "--size", "64", "--runs", "1"])
+        #expect(result.exitCode == 0)
+        #expect(result.standardOutput.hasPrefix("matmul f32 64x64x64: "))
+        #expect(result.standardOutput.contains(" GFLOPS (median "))
+    }
+
+    @Test func demoTrainsAndChecksAGradient() throws {
+        let result = try TemperProcess.run(["demo", "--steps", "60"])
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        #expect(result.standardOutput.contains("Fitting y = sin(x) on 256 points"))
+        #expect(result.standardOutput.contains("gradient check"))
+        let finalLine = try #require(result.standardOutput.split(separator: "\n").first { $0.hasPrefix("loss ") })
+        // "loss A -> B in …": training must lower the loss.
+        let numbers = finalLine.split(separator: " ").compactMap { Double($0) }
+        #expect(numbers.count >= 2)
+        #expect(numbers[1] < numbers[0])
+    }
+}
