@@ -35,6 +35,11 @@ extension Tensor {
         makeTensor("arange") { tmx_arange($0, start, stop, step, dtype.rawValue) }
     }
 
+    /// Values 0, 1, … up to (not including) `stop`.
+    public static func arange(_ stop: Double, dtype: DType = .float32) -> Tensor {
+        arange(0, stop, dtype: dtype)
+    }
+
     /// `count` evenly spaced values from `start` to `stop`, both included.
     public static func linspace(
         _ start: Double, _ stop: Double, count: Int, dtype: DType = .float32
