@@ -108,6 +108,25 @@ std::vector<mx::array> call(tmx_function f, void* context, const std::vector<mx:
   return std::move(out.v);
 }
 
+// Appends tensors sorted by name, so that callers see a stable order, after reading their bytes so
+// that a damaged file fails here and not in a later computation.
+void append_loaded(const std::unordered_map<std::string, mx::array>& tensors, tmx_strvec names, tmx_vec arrays) {
+  std::map<std::string, mx::array> sorted(tensors.begin(), tensors.end());
+  std::vector<mx::array> loaded;
+  for (auto& [name, a] : sorted) loaded.push_back(a);
+  mx::eval(loaded);
+  for (auto& [name, a] : sorted) {
+    names->v.push_back(name);
+    arrays->v.push_back(a);
+  }
+}
+
+std::unordered_map<std::string, mx::array> named(tmx_strvec names, tmx_vec arrays) {
+  std::unordered_map<std::string, mx::array> tensors;
+  for (size_t i = 0; i < names->v.size(); i++) tensors.insert_or_assign(names->v[i], arrays->v[i]);
+  return tensors;
+}
+
 }  // namespace
 
 extern "C" {
@@ -469,16 +488,7 @@ int tmx_load_safetensors(const char* path, tmx_strvec names, tmx_vec arrays, tmx
                          tmx_strvec metadata_values) {
   TMX_TRY({
     auto [tensors, metadata] = mx::load_safetensors(std::string(path));
-    // Sorted, so that callers see a stable order.
-    std::map<std::string, mx::array> sorted(tensors.begin(), tensors.end());
-    std::vector<mx::array> loaded;
-    for (auto& [name, a] : sorted) loaded.push_back(a);
-    // Read the bytes now, so that a short file fails here and not in a later computation.
-    mx::eval(loaded);
-    for (auto& [name, a] : sorted) {
-      names->v.push_back(name);
-      arrays->v.push_back(a);
-    }
+    append_loaded(tensors, names, arrays);
     std::map<std::string, std::string> sorted_meta(metadata.begin(), metadata.end());
     for (auto& [k, v] : sorted_meta) {
       metadata_keys->v.push_back(k);
@@ -490,8 +500,7 @@ int tmx_load_safetensors(const char* path, tmx_strvec names, tmx_vec arrays, tmx
 int tmx_save_safetensors(const char* path, tmx_strvec names, tmx_vec arrays, tmx_strvec metadata_keys,
                          tmx_strvec metadata_values) {
   TMX_TRY({
-    std::unordered_map<std::string, mx::array> tensors;
-    for (size_t i = 0; i < names->v.size(); i++) tensors.insert_or_assign(names->v[i], arrays->v[i]);
+    auto tensors = named(names, arrays);
     std::unordered_map<std::string, std::string> metadata;
     for (size_t i = 0; i < metadata_keys->v.size(); i++) metadata[metadata_keys->v[i]] = metadata_values->v[i];
     mx::save_safetensors(std::string(path), tensors, metadata);
@@ -524,14 +533,7 @@ void tmx_gguf_meta_set_strings(tmx_gguf_meta m, const char* key, tmx_strvec valu
 int tmx_load_gguf(const char* path, tmx_strvec names, tmx_vec arrays, tmx_gguf_meta metadata) {
   TMX_TRY({
     auto [tensors, meta] = mx::load_gguf(std::string(path));
-    std::map<std::string, mx::array> sorted(tensors.begin(), tensors.end());
-    std::vector<mx::array> loaded;
-    for (auto& [name, a] : sorted) loaded.push_back(a);
-    mx::eval(loaded);
-    for (auto& [name, a] : sorted) {
-      names->v.push_back(name);
-      arrays->v.push_back(a);
-    }
+    append_loaded(tensors, names, arrays);
     std::map<std::string, mx::GGUFMetaData> sorted_meta(meta.begin(), meta.end());
     for (auto& [k, v] : sorted_meta) {
       metadata->keys.push_back(k);
@@ -542,8 +544,7 @@ int tmx_load_gguf(const char* path, tmx_strvec names, tmx_vec arrays, tmx_gguf_m
 
 int tmx_save_gguf(const char* path, tmx_strvec names, tmx_vec arrays, tmx_gguf_meta metadata) {
   TMX_TRY({
-    std::unordered_map<std::string, mx::array> tensors;
-    for (size_t i = 0; i < names->v.size(); i++) tensors.insert_or_assign(names->v[i], arrays->v[i]);
+    auto tensors = named(names, arrays);
     std::unordered_map<std::string, mx::GGUFMetaData> meta;
     for (size_t i = 0; i < metadata->keys.size(); i++) meta.insert_or_assign(metadata->keys[i], metadata->values[i]);
     mx::save_gguf(std::string(path), tensors, meta);

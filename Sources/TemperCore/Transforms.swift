@@ -23,19 +23,23 @@ let functionTrampoline: tmx_function = { context, inputs, outputs in
     return 0
 }
 
-/// Vector-Jacobian product: the outputs of `f` at `primals` and Σ cotangentᵀ · ∂output/∂primal.
-/// - Returns: `outputs` of f and one `vjps` entry per primal.
-public func vjp(
-    _ f: ([Tensor]) -> [Tensor], primals: [Tensor], cotangents: [Tensor]
-) -> (outputs: [Tensor], vjps: [Tensor]) {
+typealias ShimTransform = (
+    tmx_function?, UnsafeMutableRawPointer?, tmx_vec?, tmx_vec?, tmx_vec?, tmx_vec?
+) -> Int32
+
+/// Runs a shim transform that maps (f, primals, seeds) to (outputs of f, products).
+func applyTransform(
+    _ name: String, _ transform: ShimTransform, _ f: ([Tensor]) -> [Tensor], primals: [Tensor],
+    seeds: [Tensor]
+) -> (outputs: [Tensor], products: [Tensor]) {
     withoutActuallyEscaping(f) { f in
         FunctionBox(f).withCallback { callback, context in
             withTensorVector(primals) { primals in
-                withTensorVector(cotangents) { cotangents in
+                withTensorVector(seeds) { seeds in
                     withTensorVector { outputs in
                         withTensorVector { products in
-                            if tmx_vjp(callback, context, primals, cotangents, outputs, products) != 0 {
-                                opFailed("vjp")
+                            if transform(callback, context, primals, seeds, outputs, products) != 0 {
+                                opFailed(name)
                             }
                             return (tensors(in: outputs), tensors(in: products))
                         }
@@ -46,26 +50,21 @@ public func vjp(
     }
 }
 
+/// Vector-Jacobian product: the outputs of `f` at `primals` and Σ cotangentᵀ · ∂output/∂primal.
+/// - Returns: `outputs` of f and one `vjps` entry per primal.
+public func vjp(
+    _ f: ([Tensor]) -> [Tensor], primals: [Tensor], cotangents: [Tensor]
+) -> (outputs: [Tensor], vjps: [Tensor]) {
+    let result = applyTransform("vjp", tmx_vjp, f, primals: primals, seeds: cotangents)
+    return (result.outputs, result.products)
+}
+
 /// Jacobian-vector product: the outputs of `f` at `primals` and ∂output/∂primal · tangent.
 public func jvp(
     _ f: ([Tensor]) -> [Tensor], primals: [Tensor], tangents: [Tensor]
 ) -> (outputs: [Tensor], jvps: [Tensor]) {
-    withoutActuallyEscaping(f) { f in
-        FunctionBox(f).withCallback { callback, context in
-            withTensorVector(primals) { primals in
-                withTensorVector(tangents) { tangents in
-                    withTensorVector { outputs in
-                        withTensorVector { products in
-                            if tmx_jvp(callback, context, primals, tangents, outputs, products) != 0 {
-                                opFailed("jvp")
-                            }
-                            return (tensors(in: outputs), tensors(in: products))
-                        }
-                    }
-                }
-            }
-        }
-    }
+    let result = applyTransform("jvp", tmx_jvp, f, primals: primals, seeds: tangents)
+    return (result.outputs, result.products)
 }
 
 /// The outputs of `f` and the gradient of its first output (a scalar) with respect to the inputs
