@@ -35,8 +35,21 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
     ],
     targets: [
+        // The only C++ with logic: MLX primitives for the CPU hot spots. -O3 always (a debug build of
+        // the kernels would make every test and the demo slow); AVX2/FMA code is selected at run
+        // time, with a portable fallback.
+        .target(
+            name: "CTemperKernels",
+            cxxSettings: [
+                .unsafeFlags([
+                    "-I\(mlxInclude)", "-O3", "-fexceptions", "-fno-math-errno",
+                    "-Wno-deprecated-declarations",
+                ]),
+            ]
+        ),
         .target(
             name: "CMLXShim",
+            dependencies: ["CTemperKernels"],
             cxxSettings: [
                 .unsafeFlags(["-I\(mlxInclude)", "-O2", "-fexceptions"]),
             ],

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "TemperKernels.h"
 #include "mlx/mlx.h"
 
 namespace mx = mlx::core;
@@ -409,6 +410,19 @@ int tmx_scaled_dot_product_attention(tmx_array* out, tmx_array q, tmx_array k, t
                                      const char* mask_mode, tmx_array mask) {
   TMX_TRY(*out = wrap(mx::fast::scaled_dot_product_attention(q->a, k->a, v->a, scale, mask_mode, optional(mask))))
 }
+
+// MARK: Temper's fused CPU kernels
+
+int tmx_kernel_unary(tmx_array* out, int op, tmx_array x) {
+  TMX_TRY(*out = wrap(temper::kernels::unary(static_cast<temper::kernels::Unary>(op), x->a)))
+}
+int tmx_kernel_swiglu(tmx_array* out, tmx_array gate, tmx_array up) {
+  TMX_TRY(*out = wrap(temper::kernels::swiglu(gate->a, up->a)))
+}
+int tmx_kernel_softmax(tmx_array* out, tmx_array x) { TMX_TRY(*out = wrap(temper::kernels::softmax(x->a))) }
+int tmx_kernel_log_softmax(tmx_array* out, tmx_array x) { TMX_TRY(*out = wrap(temper::kernels::log_softmax(x->a))) }
+int tmx_kernel_logsumexp(tmx_array* out, tmx_array x) { TMX_TRY(*out = wrap(temper::kernels::logsumexp(x->a))) }
+int tmx_kernel_thread_count(void) { return temper::kernels::thread_count(); }
 
 // MARK: quantization
 

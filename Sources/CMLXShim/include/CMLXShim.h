@@ -171,6 +171,15 @@ int tmx_rope(tmx_array* out, tmx_array x, int dims, bool traditional, float base
 /// mask_mode is "" (none or explicit mask) or "causal".
 int tmx_scaled_dot_product_attention(tmx_array* out, tmx_array q, tmx_array k, tmx_array v, float scale, const char* mask_mode, tmx_array mask);
 
+// MARK: Temper's fused CPU kernels (float32 inputs; see CTemperKernels)
+/// op: 0 exp, 1 log, 2 sigmoid, 3 silu, 4 gelu (tanh form), 5 gelu (erf form), 6 tanh, 7 softplus.
+int tmx_kernel_unary(tmx_array* out, int op, tmx_array x);
+int tmx_kernel_swiglu(tmx_array* out, tmx_array gate, tmx_array up);
+int tmx_kernel_softmax(tmx_array* out, tmx_array x);
+int tmx_kernel_log_softmax(tmx_array* out, tmx_array x);
+int tmx_kernel_logsumexp(tmx_array* out, tmx_array x);
+int tmx_kernel_thread_count(void);
+
 // MARK: quantization
 /// Writes (weights, scales[, biases]) into `out`.
 int tmx_quantize(tmx_vec out, tmx_array w, int group_size, int bits, const char* mode);

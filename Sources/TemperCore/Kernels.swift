@@ -1,0 +1,66 @@
+import CMLXShim
+
+/// Temper's fused CPU kernels (CTemperKernels): vectorized (AVX2/FMA where the CPU has it),
+/// split across cores, with exact gradients. Each function takes the fused path for float32
+/// tensors on the CPU and otherwise falls back to the equivalent composition of MLX ops, so the
+/// same code runs on a GPU build.
+public enum Kernels {
+    /// Whether `tensors` take the fused path: float32, and the CPU is the current device.
+    static func fused(_ tensors: Tensor...) -> Bool {
+        Device.current == .cpu && tensors.allSatisfy { $0.dtype == .float32 }
+    }
+
+    /// The elementwise functions with a fused kernel, in the shim's numbering.
+    enum Unary: Int32 {
+        case exp = 0, log, sigmoid, silu, geluTanh, geluErf, tanh, softplus
+    }
+
+    static func unary(_ op: Unary, _ x: Tensor, fallback: (Tensor) -> Tensor) -> Tensor {
+        guard fused(x) else { return fallback(x) }
+        return makeTensor("Kernels.\(op)") { tmx_kernel_unary($0, op.rawValue, x.handle) }
+    }
+
+    public static func exp(_ x: Tensor) -> Tensor { unary(.exp, x) { $0.exp() } }
+    public static func log(_ x: Tensor) -> Tensor { unary(.log, x) { $0.log() } }
+    public static func sigmoid(_ x: Tensor) -> Tensor { unary(.sigmoid, x) { $0.sigmoid() } }
+    public static func silu(_ x: Tensor) -> Tensor { unary(.silu, x) { $0.silu() } }
+    /// GELU with the tanh approximation ("gelu_pytorch_tanh").
+    public static func geluApproximate(_ x: Tensor) -> Tensor {
+        unary(.geluTanh, x) { $0.geluApproximate() }
+    }
+    /// GELU with the exact normal CDF.
+    public static func gelu(_ x: Tensor) -> Tensor { unary(.geluErf, x) { $0.gelu() } }
+    public static func tanh(_ x: Tensor) -> Tensor { unary(.tanh, x) { $0.tanh() } }
+    /// log(1 + exp(x)), computed without overflow.
+    public static func softplus(_ x: Tensor) -> Tensor {
+        unary(.softplus, x) { maximum($0, Tensor.zeros(like: $0)) + ($0.abs() * -1).exp().log1p() }
+    }
+
+    /// silu(gate) ⊙ up, the SwiGLU MLP activation (Shazeer 2020), fused with its backward.
+    public static func swiGLU(gate: Tensor, up: Tensor) -> Tensor {
+        guard fused(gate, up), gate.shape == up.shape else { return gate.silu() * up }
+        return makeTensor("Kernels.swiGLU") { tmx_kernel_swiglu($0, gate.handle, up.handle) }
+    }
+
+    /// softmax over the last axis.
+    public static func softmax(_ x: Tensor) -> Tensor {
+        guard fused(x), x.ndim > 0 else { return x.softmax(axis: -1) }
+        return makeTensor("Kernels.softmax") { tmx_kernel_softmax($0, x.handle) }
+    }
+
+    /// log softmax over the last axis.
+    public static func logSoftmax(_ x: Tensor) -> Tensor {
+        guard fused(x), x.ndim > 0 else { return x.logSoftmax(axis: -1) }
+        return makeTensor("Kernels.logSoftmax") { tmx_kernel_log_softmax($0, x.handle) }
+    }
+
+    /// log Σ exp over the last axis, which is removed (kept with size 1 when `keepDims`).
+    public static func logSumExp(_ x: Tensor, keepDims: Bool = false) -> Tensor {
+        guard fused(x), x.ndim > 0 else { return x.logSumExp(axis: -1, keepDims: keepDims) }
+        let result = makeTensor("Kernels.logSumExp") { tmx_kernel_logsumexp($0, x.handle) }
+        return keepDims ? result.expandedDimensions(axis: -1) : result
+    }
+
+    /// The number of threads the kernels split work across.
+    public static var threadCount: Int { Int(tmx_kernel_thread_count()) }
+}

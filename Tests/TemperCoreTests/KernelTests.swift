@@ -1,0 +1,113 @@
+import Foundation
+import Testing
+import TemperTestSupport
+
+@testable import TemperCore
+
+/// The fused kernels against MLX's own composition of the same function, forward and gradient,
+/// for random float32 inputs of several shapes (odd sizes exercise the vector tails).
+///
+/// The reference runs in float64 and the tolerance is 1e-5 relative (2e-6 absolute floor): the
+/// float32 composition itself strays further than that from the exact value on long rows (a softmax
+/// gradient sums 1000 products), so comparing two float32 results would measure MLX's rounding.
+@Suite struct KernelTests {
+    static let shapes: [[Int]] = [[1], [7], [3, 5], [4, 33], [2, 3, 129], [64, 1000]]
+    /// Relative 1e-5 with an absolute floor for values near zero, where relative error is meaningless.
+    static let tolerance = Tolerance(absolute: 2e-6, relative: 1e-5)
+
+    static func input(_ shape: [Int], seed: UInt64, scale: Float = 3) -> Tensor {
+        Random.normal(shape, standardDeviation: scale, key: Random.key(seed))
+    }
+
+    /// Forward values and the vjp for a random cotangent must match.
+    static func compare(
+        _ label: String, _ inputs: [Tensor], tolerance: Tolerance = KernelTests.tolerance,
+        sourceLocation: SourceLocation = #_sourceLocation,
+        fused: @escaping ([Tensor]) -> Tensor, reference: @escaping ([Tensor]) -> Tensor
+    ) {
+        let wide = inputs.map { $0.asType(.float64) }
+        let want = reference(wide)
+        let got = fused(inputs)
+        assertClose(got, want.asType(.float32), tolerance: tolerance, "\(label) forward", sourceLocation: sourceLocation)
+        let cotangent = Random.normal(want.shape, key: Random.key(777))
+        let gotGradients = vjp({ [fused($0)] }, primals: inputs, cotangents: [cotangent]).vjps
+        let wantGradients = vjp({ [reference($0)] }, primals: wide, cotangents: [cotangent.asType(.float64)]).vjps
+        for index in inputs.indices {
+            assertClose(gotGradients[index], wantGradients[index].asType(.float32), tolerance: tolerance,
+                        "\(label) gradient \(index)", sourceLocation: sourceLocation)
+        }
+    }
+
+    @Test(arguments: shapes)
+    func elementwise(shape: [Int]) {
+        let x = Self.input(shape, seed: 1)
+        let positive = x.abs() + 0.01
+        Self.compare("exp", [x], fused: { Kernels.exp($0[0]) }, reference: { $0[0].exp() })
+        Self.compare("log", [positive], fused: { Kernels.log($0[0]) }, reference: { $0[0].log() })
+        Self.compare("sigmoid", [x], fused: { Kernels.sigmoid($0[0]) }, reference: { $0[0].sigmoid() })
+        Self.compare("silu", [x], fused: { Kernels.silu($0[0]) }, reference: { $0[0].silu() })
+        Self.compare("tanh", [x], fused: { Kernels.tanh($0[0]) }, reference: { $0[0].tanh() })
+        Self.compare("gelu tanh", [x], fused: { Kernels.geluApproximate($0[0]) }, reference: { $0[0].geluApproximate() })
+        Self.compare("gelu erf", [x], fused: { Kernels.gelu($0[0]) }, reference: { $0[0].gelu() })
+        Self.compare("softplus", [x], fused: { Kernels.softplus($0[0]) }, reference: { maximum($0[0], Tensor.zeros(like: $0[0])) + ($0[0].abs() * -1).exp().log1p() })
+    }
+
+    @Test func elementwiseEdgeValues() {
+        let x = Tensor([-Float.infinity, -200, -88, -20, -1e-6, 0, 1e-6, 20, 88, 200] as [Float])
+        #expect(Kernels.exp(x).toArray(Float.self)[0] == 0)
+        #expect(Kernels.exp(x).toArray(Float.self)[9] == Float.infinity)
+        #expect(Kernels.sigmoid(x).toArray(Float.self)[0] == 0)
+        #expect(Kernels.sigmoid(x).toArray(Float.self)[9] == 1)
+        assertClose(Kernels.tanh(x), x.tanh(), tolerance: Self.tolerance)
+        assertClose(Kernels.softplus(x), [0, 0, 6.054601895401186e-39, 2.0611536181902037e-09, 0.6931466805598203, 0.6931471805599453, 0.6931476805603203, 20.000000002061153, 88, 200], tolerance: Tolerance(absolute: 1e-30, relative: 1e-5))
+        let logs = Kernels.log(Tensor([0, -1, 1, Float.infinity] as [Float])).toArray(Float.self)
+        #expect(logs[0] == -Float.infinity)
+        #expect(logs[1].isNaN)
+        #expect(logs[2] == 0)
+        #expect(logs[3] == Float.infinity)
+    }
+
+    @Test(arguments: shapes)
+    func swiGLU(shape: [Int]) {
+        let gate = Self.input(shape, seed: 2)
+        let up = Self.input(shape, seed: 3)
+        Self.compare("swiGLU", [gate, up], fused: { Kernels.swiGLU(gate: $0[0], up: $0[1]) }, reference: { $0[0].silu() * $0[1] })
+    }
+
+    @Test(arguments: shapes)
+    func softmaxFamily(shape: [Int]) {
+        let x = Self.input(shape, seed: 4, scale: 5)
+        Self.compare("softmax", [x], fused: { Kernels.softmax($0[0]) }, reference: { $0[0].softmax(axis: -1) })
+        Self.compare("logSoftmax", [x], fused: { Kernels.logSoftmax($0[0]) }, reference: { $0[0].logSoftmax(axis: -1) })
+        Self.compare("logSumExp", [x], fused: { Kernels.logSumExp($0[0]) }, reference: { $0[0].logSumExp(axis: -1) })
+        Self.compare("logSumExp keepDims", [x], fused: { Kernels.logSumExp($0[0], keepDims: true) }, reference: { $0[0].logSumExp(axis: -1, keepDims: true) })
+    }
+
+    @Test func softmaxWithMaskedEntriesAndFullyMaskedRows() {
+        let ninf = -Float.infinity
+        let x = Tensor([1, ninf, 2, ninf, ninf, ninf, ninf, ninf, 3, 1000, 1000, ninf] as [Float], shape: [3, 4])
+        let s = Kernels.softmax(x).toArray(Float.self)
+        assertClose(Kernels.softmax(x)[0], x[0].softmax(axis: -1), tolerance: Self.tolerance)
+        assertClose(Kernels.softmax(x)[2], x[2].softmax(axis: -1), tolerance: Self.tolerance)
+        #expect(s[1] == 0 && s[3] == 0)
+        let lse = Kernels.logSumExp(x).toArray(Float.self)
+        #expect(lse[1] == -Float.infinity)  // a fully masked row
+        #expect(Swift.abs(lse[2] - (1000 + Float(Foundation.log(2.0)))) < 1e-3)
+        // A fully masked row gets no gradient, not NaN.
+        let g = grad { Kernels.logSumExp($0[0])[TensorIndex.stride(by: 2)].sum() }([x])[0].toArray(Float.self)
+        #expect(g[4...7].allSatisfy { $0 == 0 })
+        #expect(g.allSatisfy { !$0.isNaN })
+    }
+
+    @Test func nonContiguousInputsAndSecondUse() {
+        let base = Self.input([6, 10], seed: 5)
+        let transposed = base.transposed()          // [10, 6], not row-contiguous
+        assertClose(Kernels.softmax(transposed), transposed.softmax(axis: -1), tolerance: Self.tolerance)
+        assertClose(Kernels.silu(base[TensorIndex.all, TensorIndex.stride(by: 3)]), base[TensorIndex.all, TensorIndex.stride(by: 3)].silu(), tolerance: Self.tolerance)
+        // Other dtypes take MLX's path and keep their dtype.
+        let half = base.asType(.bfloat16)
+        #expect(Kernels.silu(half).dtype == .bfloat16)
+        #expect(Kernels.softmax(half).dtype == .bfloat16)
+        #expect(Kernels.threadCount >= 1)
+    }
+}
