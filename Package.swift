@@ -60,12 +60,13 @@ let package = Package(
         ),
         .target(name: "TemperCore", dependencies: ["CMLXShim"], swiftSettings: swiftSettings),
         .target(name: "TemperNN", dependencies: ["TemperCore"], swiftSettings: swiftSettings),
+        .target(name: "TemperBench", dependencies: ["TemperCore"], swiftSettings: swiftSettings),
         .target(
             name: "TemperTestSupport", dependencies: ["TemperCore"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "temper",
             dependencies: [
-                "TemperCore", "TemperNN",
+                "TemperCore", "TemperNN", "TemperBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings

@@ -1,12 +1,13 @@
 import ArgumentParser
 import Foundation
+import TemperBench
 import TemperCore
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run fixed workloads and report speed.",
-        subcommands: [MatmulBench.self]
+        subcommands: [MatmulBench.self, KernelsBench.self]
     )
 }
 
@@ -28,10 +29,52 @@ struct MatmulBench: ParsableCommand {
 
     func run() throws {
         let result = MatmulBenchmark(size: size, runs: runs, warmup: warmup).run()
-        if json {
-            print(result.jsonLine())
-        } else {
-            print(result.summary())
+        print(json ? result.jsonLine() : result.summary())
+    }
+}
+
+struct KernelsBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kernels",
+        abstract: "Fused kernels vs MLX's composition vs PyTorch at SmolLM2-135M and Qwen2.5-0.5B shapes.")
+
+    @Option(help: "Rounds; each alternates Temper, MLX and PyTorch case by case.") var rounds: Int = 3
+    @Option(help: "Python with torch for the peer (default: Tools/bench/setup-venv.sh makes one).") var python: String?
+    @Flag(help: "Skip the PyTorch peer.") var noPeer = false
+    @Option(help: "Only ops whose name contains this.") var only: String?
+    @Option(help: "Drop a round when other processes used more than this many cores.") var contentionLimit: Double = 0.25
+    @Option(help: "Also write the rows as JSON to this file.") var json: String?
+
+    func validate() throws {
+        guard rounds > 0 else { throw ValidationError("--rounds must be positive, got \(rounds)") }
+    }
+
+    func run() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let python = noPeer ? nil : try python ?? Self.makeVenv(root: root)
+        var cases = KernelBenchmark.defaultCases()
+        if let only { cases = cases.filter { $0.op.contains(only) } }
+        let benchmark = KernelBenchmark(
+            rounds: rounds, python: python, peerScript: root.appendingPathComponent("Tools/bench/kernels_peer.py").path,
+            contentionLimit: contentionLimit, cases: cases)
+        let rows = try benchmark.run { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
+        print(KernelBenchmark.table(rows))
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(rows).write(to: URL(fileURLWithPath: json))
         }
+    }
+
+    static func makeVenv(root: URL) throws -> String {
+        let process = Process()
+        process.executableURL = root.appendingPathComponent("Tools/bench/setup-venv.sh")
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else { throw ValidationError("Tools/bench/setup-venv.sh failed") }
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

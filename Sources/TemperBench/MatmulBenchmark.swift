@@ -1,4 +1,5 @@
 import Foundation
+import TemperCore
 
 /// Times an N×N×N f32 matrix product: `warmup` untimed runs, then the median of `runs`.
 public struct MatmulBenchmark: Sendable {
@@ -45,10 +46,8 @@ public struct MatmulBenchmark: Sendable {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             if iteration >= warmup { times.append(seconds) }
         }
-        let sorted = times.sorted()
-        let median = sorted.count % 2 == 1
-            ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+        let middle = median(times)
         let flops = 2 * Double(size) * Double(size) * Double(size)
-        return Result(size: size, seconds: times, medianSeconds: median, gflops: flops / median / 1e9)
+        return Result(size: size, seconds: times, medianSeconds: middle, gflops: flops / middle / 1e9)
     }
 }

@@ -1,0 +1,54 @@
+import Foundation
+
+/// CPU time spent on this machine by processes other than the benchmark's own (this process and
+/// its peer), read from /proc, so that steps measured while something else ran can be dropped.
+struct ContentionMeter {
+    var peerProcess: Int32?
+    private var start: (busy: Double, own: Double, wall: Double) = (0, 0, 0)
+
+    init(peerProcess: Int32? = nil) { self.peerProcess = peerProcess }
+
+    mutating func begin() { start = sample() }
+
+    /// Cores' worth of CPU that other processes used since `begin()` (0 = quiet, 1 = a full core).
+    func otherCores() -> Double {
+        let now = sample()
+        let seconds = now.wall - start.wall
+        guard seconds > 0 else { return 0 }
+        return max(0, (now.busy - start.busy) - (now.own - start.own)) / seconds
+    }
+
+    private func sample() -> (busy: Double, own: Double, wall: Double) {
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let own = Self.processTicks(getpid()) + (peerProcess.map(Self.processTicks) ?? 0)
+        return (Self.busyTicks() / ticks, own / ticks, Date().timeIntervalSince1970)
+    }
+
+    /// Busy ticks of all CPUs: the first line of /proc/stat less idle and iowait.
+    private static func busyTicks() -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/stat", encoding: .utf8),
+            let line = text.split(separator: "\n").first
+        else { return 0 }
+        let fields = line.split(separator: " ").dropFirst().compactMap { Double($0) }
+        guard fields.count >= 5 else { return 0 }
+        return fields.reduce(0, +) - fields[3] - fields[4]
+    }
+
+    /// utime + stime of a process (fields 14 and 15 of /proc/PID/stat).
+    private static func processTicks(_ pid: Int32) -> Double {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return 0 }
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
+        return user + system
+    }
+}
+
+/// The median of a non-empty list.
+func median(_ values: [Double]) -> Double {
+    let sorted = values.sorted()
+    guard !sorted.isEmpty else { return .nan }
+    return sorted.count % 2 == 1
+        ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
+}

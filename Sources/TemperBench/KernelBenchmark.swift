@@ -1,0 +1,164 @@
+import Foundation
+import TemperCore
+
+/// Times each fused kernel against MLX's own composition of the same function and, when a Python
+/// with PyTorch is given, against PyTorch, at the shapes of real models (batch 4 × 256 tokens).
+///
+/// Rounds alternate the three implementations case by case; a round in which other processes used
+/// more than `contentionLimit` of a core is dropped and counted.
+public struct KernelBenchmark {
+    public struct Case: Codable, Sendable {
+        public var op: String
+        public var model: String
+        public var shape: [Int]
+        public var backward: Bool
+        public var repeats: Int
+    }
+
+    public struct Row: Codable, Sendable {
+        public var op: String
+        public var model: String
+        public var shape: [Int]
+        public var mode: String
+        public var temperMilliseconds: Double
+        public var mlxMilliseconds: Double
+        public var torchMilliseconds: Double?
+        /// torch time / Temper time: above 1 means Temper is faster.
+        public var speedupOverTorch: Double?
+        public var speedupOverMLX: Double
+        public var roundsKept: Int
+        public var roundsDropped: Int
+    }
+
+    public var rounds: Int
+    public var python: String?
+    public var peerScript: String
+    public var contentionLimit: Double
+    public var cases: [Case]
+
+    public init(rounds: Int = 3, python: String?, peerScript: String, contentionLimit: Double = 0.25, cases: [Case] = KernelBenchmark.defaultCases()) {
+        self.rounds = rounds
+        self.python = python
+        self.peerScript = peerScript
+        self.contentionLimit = contentionLimit
+        self.cases = cases
+    }
+
+    /// SmolLM2-135M (hidden 576, MLP 1536, vocabulary 49152) and Qwen2.5-0.5B (hidden 896, MLP
+    /// 4864, vocabulary 151936) at 4 × 256 tokens.
+    public static func defaultCases() -> [Case] {
+        var cases: [Case] = []
+        for backward in [false, true] {
+            for op in ["exp", "sigmoid", "silu", "gelu", "gelu_tanh", "tanh", "softplus"] {
+                cases.append(Case(op: op, model: "SmolLM2-135M", shape: [1024, 1536], backward: backward, repeats: 5))
+            }
+            cases.append(Case(op: "swiglu", model: "SmolLM2-135M", shape: [1024, 1536], backward: backward, repeats: 5))
+            cases.append(Case(op: "swiglu", model: "Qwen2.5-0.5B", shape: [1024, 4864], backward: backward, repeats: 5))
+            for op in ["softmax", "log_softmax", "logsumexp"] {
+                cases.append(Case(op: op, model: "SmolLM2-135M", shape: [1024, 49152], backward: backward, repeats: 3))
+                cases.append(Case(op: op, model: "Qwen2.5-0.5B", shape: [1024, 151936], backward: backward, repeats: 2))
+            }
+        }
+        return cases
+    }
+
+    /// The fused function and MLX's composition for an op name.
+    static func implementations(_ op: String) -> (arity: Int, temper: ([Tensor]) -> Tensor, mlx: ([Tensor]) -> Tensor) {
+        switch op {
+        case "exp": (1, { Kernels.exp($0[0]) }, { $0[0].exp() })
+        case "sigmoid": (1, { Kernels.sigmoid($0[0]) }, { $0[0].sigmoid() })
+        case "silu": (1, { Kernels.silu($0[0]) }, { $0[0].silu() })
+        case "gelu": (1, { Kernels.gelu($0[0]) }, { $0[0].gelu() })
+        case "gelu_tanh": (1, { Kernels.geluApproximate($0[0]) }, { $0[0].geluApproximate() })
+        case "tanh": (1, { Kernels.tanh($0[0]) }, { $0[0].tanh() })
+        case "softplus": (1, { Kernels.softplus($0[0]) }, { maximum($0[0], Tensor.zeros(like: $0[0])) + ($0[0].abs() * -1).exp().log1p() })
+        case "swiglu": (2, { Kernels.swiGLU(gate: $0[0], up: $0[1]) }, { $0[0].silu() * $0[1] })
+        case "softmax": (1, { Kernels.softmax($0[0]) }, { $0[0].softmax(axis: -1) })
+        case "log_softmax": (1, { Kernels.logSoftmax($0[0]) }, { $0[0].logSoftmax(axis: -1) })
+        default: (1, { Kernels.logSumExp($0[0]) }, { $0[0].logSumExp(axis: -1) })
+        }
+    }
+
+    /// Seconds of `repeats` timed runs after one warm-up.
+    static func time(_ f: @escaping ([Tensor]) -> Tensor, inputs: [Tensor], backward: Bool, repeats: Int) -> [Double] {
+        let cotangent = Random.normal(f(inputs).shape, key: Random.key(99))
+        eval(cotangent)
+        func run() {
+            if backward {
+                let (outputs, gradients) = vjp({ [f($0)] }, primals: inputs, cotangents: [cotangent])
+                eval(outputs + gradients)
+            } else {
+                eval(f(inputs))
+            }
+        }
+        run()
+        return (0..<repeats).map { _ in
+            let start = DispatchTime.now().uptimeNanoseconds
+            run()
+            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        }
+    }
+
+    public func run(progress: (String) -> Void) throws -> [Row] {
+        let peer = try python.map { try PeerProcess(python: $0, script: peerScript) }
+        var meter = ContentionMeter(peerProcess: peer?.processIdentifier)
+        var temperTimes = [[Double]](repeating: [], count: cases.count)
+        var mlxTimes = temperTimes
+        var torchTimes = temperTimes
+        var dropped = [Int](repeating: 0, count: cases.count)
+        for round in 1...rounds {
+            for (index, item) in cases.enumerated() {
+                let (arity, temper, mlx) = Self.implementations(item.op)
+                let inputs = (0..<arity).map { Random.normal(item.shape, key: Random.key(UInt64($0 + 1))) }
+                eval(inputs)
+                meter.begin()
+                let ours = median(Self.time(temper, inputs: inputs, backward: item.backward, repeats: item.repeats))
+                let theirs = median(Self.time(mlx, inputs: inputs, backward: item.backward, repeats: item.repeats))
+                let torch = try peer.map { peer -> Double in
+                    let answer = try peer.request(item)
+                    return median(answer["seconds"] as? [Double] ?? [])
+                }
+                let others = meter.otherCores()
+                if others > contentionLimit {
+                    dropped[index] += 1
+                    progress(String(format: "round %d %@ %@: dropped, other processes used %.2f cores", round, item.op, item.model, others))
+                    continue
+                }
+                temperTimes[index].append(ours)
+                mlxTimes[index].append(theirs)
+                if let torch { torchTimes[index].append(torch) }
+                progress(String(format: "round %d %@ %@ %@: temper %.2f ms, mlx %.2f ms%@ (others %.2f cores)", round, item.op, item.model, item.backward ? "fwd+bwd" : "fwd", ours * 1000, theirs * 1000, torch.map { String(format: ", torch %.2f ms", $0 * 1000) } ?? "", others))
+            }
+        }
+        return cases.indices.compactMap { index in
+            let item = cases[index]
+            guard !temperTimes[index].isEmpty else { return nil }
+            let ours = median(temperTimes[index]) * 1000
+            let theirs = median(mlxTimes[index]) * 1000
+            let torch = torchTimes[index].isEmpty ? nil : median(torchTimes[index]) * 1000
+            return Row(op: item.op, model: item.model, shape: item.shape, mode: item.backward ? "forward+backward" : "forward", temperMilliseconds: ours, mlxMilliseconds: theirs, torchMilliseconds: torch, speedupOverTorch: torch.map { $0 / ours }, speedupOverMLX: theirs / ours, roundsKept: temperTimes[index].count, roundsDropped: dropped[index])
+        }
+    }
+
+    public static func table(_ rows: [Row]) -> String {
+        let header = ["op", "model", "shape", "mode", "temper ms", "MLX ms", "torch ms", "×torch", "×MLX", "rounds"]
+        let body = rows.map { row in
+            [row.op, row.model, row.shape.map(String.init).joined(separator: "x"), row.mode,
+             String(format: "%.2f", row.temperMilliseconds), String(format: "%.2f", row.mlxMilliseconds),
+             row.torchMilliseconds.map { String(format: "%.2f", $0) } ?? "-",
+             row.speedupOverTorch.map { String(format: "%.2f", $0) } ?? "-",
+             String(format: "%.1f", row.speedupOverMLX), "\(row.roundsKept)/\(row.roundsKept + row.roundsDropped)"]
+        }
+        return formatTable(header: header, rows: body)
+    }
+}
+
+/// Left-aligned text columns, two spaces apart.
+func formatTable(header: [String], rows: [[String]]) -> String {
+    let all = [header] + rows
+    let widths = header.indices.map { column in all.map { $0[column].count }.max() ?? 0 }
+    return all.map { cells in
+        cells.enumerated().map { $0.element.padding(toLength: widths[$0.offset], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ").trimmingCharacters(in: .whitespaces)
+    }.joined(separator: "\n")
+}

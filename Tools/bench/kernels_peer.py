@@ -1,0 +1,73 @@
+"""PyTorch side of `temper bench kernels`: reads one case per line on stdin, answers one JSON line.
+
+A case is JSON: {"op": "silu", "shape": [1024, 1536], "backward": false, "repeats": 5}.
+The answer is {"seconds": [...]} for `repeats` timed runs after one warm-up run.
+"""
+import json
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+OPS = {
+    "exp": lambda x: torch.exp(x[0]),
+    "log": lambda x: torch.log(x[0].abs() + 0.01),
+    "sigmoid": lambda x: torch.sigmoid(x[0]),
+    "silu": lambda x: F.silu(x[0]),
+    "gelu": lambda x: F.gelu(x[0]),
+    "gelu_tanh": lambda x: F.gelu(x[0], approximate="tanh"),
+    "tanh": lambda x: torch.tanh(x[0]),
+    "softplus": lambda x: F.softplus(x[0]),
+    "swiglu": lambda x: F.silu(x[0]) * x[1],
+    "softmax": lambda x: torch.softmax(x[0], dim=-1),
+    "log_softmax": lambda x: torch.log_softmax(x[0], dim=-1),
+    "logsumexp": lambda x: torch.logsumexp(x[0], dim=-1),
+}
+ARITY = {"swiglu": 2}
+
+
+def measure(case):
+    op = OPS[case["op"]]
+    generator = torch.Generator().manual_seed(0)
+    inputs = [torch.randn(case["shape"], generator=generator) for _ in range(ARITY.get(case["op"], 1))]
+    backward = case["backward"]
+    if backward:
+        for tensor in inputs:
+            tensor.requires_grad_(True)
+    cotangent = None
+
+    def run():
+        nonlocal cotangent
+        for tensor in inputs:
+            tensor.grad = None
+        if backward:
+            out = op(inputs)
+            if cotangent is None:
+                cotangent = torch.randn(out.shape, generator=generator)
+            out.backward(cotangent)
+        else:
+            with torch.no_grad():
+                op(inputs)
+
+    run()
+    seconds = []
+    for _ in range(case["repeats"]):
+        start = time.perf_counter()
+        run()
+        seconds.append(time.perf_counter() - start)
+    return {"seconds": seconds}
+
+
+def main():
+    torch.manual_seed(0)
+    print(json.dumps({"ready": True, "torch": torch.__version__, "threads": torch.get_num_threads()}), flush=True)
+    for line in sys.stdin:
+        line = line.strip()
+        if not line:
+            continue
+        print(json.dumps(measure(json.loads(line))), flush=True)
+
+
+if __name__ == "__main__":
+    main()
