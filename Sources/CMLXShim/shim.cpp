@@ -422,6 +422,18 @@ int tmx_kernel_swiglu(tmx_array* out, tmx_array gate, tmx_array up) {
 int tmx_kernel_softmax(tmx_array* out, tmx_array x) { TMX_TRY(*out = wrap(temper::kernels::softmax(x->a))) }
 int tmx_kernel_log_softmax(tmx_array* out, tmx_array x) { TMX_TRY(*out = wrap(temper::kernels::log_softmax(x->a))) }
 int tmx_kernel_logsumexp(tmx_array* out, tmx_array x) { TMX_TRY(*out = wrap(temper::kernels::logsumexp(x->a))) }
+int tmx_kernel_linear_cross_entropy(tmx_vec out, tmx_array hidden, tmx_array weight, tmx_array targets,
+                                    tmx_array token_weights, int ignore_index, bool entropy,
+                                    int token_chunk, int vocabulary_chunk) {
+  TMX_TRY({
+    temper::kernels::CrossEntropyOptions options;
+    options.ignore_index = ignore_index;
+    options.entropy = entropy;
+    options.token_chunk = static_cast<size_t>(token_chunk);
+    options.vocabulary_chunk = static_cast<size_t>(vocabulary_chunk);
+    out->v = temper::kernels::linear_cross_entropy(hidden->a, weight->a, targets->a, optional(token_weights), options);
+  })
+}
 int tmx_kernel_thread_count(void) { return temper::kernels::thread_count(); }
 
 // MARK: quantization

@@ -2,57 +2,16 @@
 // kernel bodies in KernelBodies.inc. Each forward primitive has a backward primitive for its vjp.
 #include "TemperKernels.h"
 
-#include <cmath>
-#include <cstdint>
-#include <cstring>
-#include <stdexcept>
-
-#include "Parallel.h"
-#include "mlx/allocator.h"
-#include "mlx/backend/cpu/encoder.h"
-#include "mlx/ops.h"
-#include "mlx/primitives.h"
+#include "Common.h"
 
 namespace temper::kernels {
 
-#if defined(__x86_64__)
-namespace avx2 {
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#include "KernelBodies.inc"
-#pragma clang attribute pop
-}  // namespace avx2
-#endif
-
-namespace portable {
-#include "KernelBodies.inc"
-}  // namespace portable
-
 namespace {
-
-namespace mx = mlx::core;
-
-bool use_avx2() {
-#if defined(__x86_64__)
-  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return supported;
-#else
-  return false;
-#endif
-}
-
-#if defined(__x86_64__)
-#define TEMPER_DISPATCH(function, ...) \
-  (use_avx2() ? avx2::function(__VA_ARGS__) : portable::function(__VA_ARGS__))
-#else
-#define TEMPER_DISPATCH(function, ...) portable::function(__VA_ARGS__)
-#endif
 
 // Below this many elements per thread, splitting costs more than it saves.
 constexpr size_t kElementGrain = 16384;
 
 size_t row_grain(size_t width) { return std::max<size_t>(1, kElementGrain / std::max<size_t>(width, 1)); }
-
-mx::Stream cpu_stream() { return mx::default_stream(mx::Device::cpu); }
 
 /// Float32 and row-contiguous, as the kernels read their inputs.
 mx::array prepared(const mx::array& x, const char* op) {
@@ -60,22 +19,6 @@ mx::array prepared(const mx::array& x, const char* op) {
     throw std::invalid_argument(std::string("[temper::kernels::") + op + "] expects float32 input");
   }
   return mx::contiguous(x, false, cpu_stream());
-}
-
-void allocate(mx::array& out) { out.set_data(mx::allocator::malloc(out.nbytes())); }
-
-/// Schedules `work` on the primitive's CPU stream after the work that produces its inputs.
-template <class Work>
-void dispatch(mx::Stream stream, const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs, Work work) {
-  auto& encoder = mx::cpu::get_command_encoder(stream);
-  for (auto& in : inputs) encoder.set_input_array(in);
-  for (auto& out : outputs) encoder.set_output_array(out);
-  // Copies keep the buffers alive until the task has run.
-  encoder.dispatch([inputs, outputs, work]() mutable { work(inputs, outputs); });
-}
-
-[[noreturn]] void no_gpu(const char* name) {
-  throw std::runtime_error(std::string("[") + name + "] Temper's fused kernels run on the CPU; use MLX's ops on the GPU");
 }
 
 // MARK: elementwise
@@ -87,7 +30,6 @@ class UnaryForward : public mx::UnaryPrimitive {
   UnaryForward(mx::Stream stream, Unary op) : mx::UnaryPrimitive(stream), op_(op) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
-    allocate(out);
     std::vector<mx::array> outputs{out};
     dispatch(stream(), inputs, outputs, [op = static_cast<int>(op_)](auto& in, auto& out) {
       const float* x = in[0].template data<float>();
@@ -121,7 +63,6 @@ class UnaryBackward : public mx::UnaryPrimitive {
   UnaryBackward(mx::Stream stream, Unary op) : mx::UnaryPrimitive(stream), op_(op) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
-    allocate(out);
     std::vector<mx::array> outputs{out};
     dispatch(stream(), inputs, outputs, [op = static_cast<int>(op_)](auto& in, auto& out) {
       const float* x = in[0].template data<float>();
@@ -153,7 +94,6 @@ class SwiGLUBackward : public mx::Primitive {
   explicit SwiGLUBackward(mx::Stream stream) : mx::Primitive(stream) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) override {
-    for (auto& out : outputs) allocate(out);
     dispatch(stream(), inputs, outputs, [](auto& in, auto& out) {
       const float* g = in[0].template data<float>();
       const float* u = in[1].template data<float>();
@@ -183,7 +123,6 @@ class SwiGLU : public mx::UnaryPrimitive {
   explicit SwiGLU(mx::Stream stream) : mx::UnaryPrimitive(stream) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
-    allocate(out);
     std::vector<mx::array> outputs{out};
     dispatch(stream(), inputs, outputs, [](auto& in, auto& out) {
       const float* g = in[0].template data<float>();
@@ -231,7 +170,6 @@ class RowBackward : public mx::UnaryPrimitive {
 
   // Inputs: softmax (s, c); log_softmax (y, c); logsumexp (x, lse, c).
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
-    allocate(out);
     std::vector<mx::array> outputs{out};
     dispatch(stream(), inputs, outputs, [op = op_](auto& in, auto& out) {
       size_t width = in[0].shape().back();
@@ -268,7 +206,6 @@ class RowForward : public mx::UnaryPrimitive {
   RowForward(mx::Stream stream, RowOp op) : mx::UnaryPrimitive(stream), op_(op) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
-    allocate(out);
     std::vector<mx::array> outputs{out};
     dispatch(stream(), inputs, outputs, [op = op_](auto& in, auto& out) {
       size_t width = in[0].shape().back();

@@ -178,6 +178,11 @@ int tmx_kernel_swiglu(tmx_array* out, tmx_array gate, tmx_array up);
 int tmx_kernel_softmax(tmx_array* out, tmx_array x);
 int tmx_kernel_log_softmax(tmx_array* out, tmx_array x);
 int tmx_kernel_logsumexp(tmx_array* out, tmx_array x);
+/// Fused linear cross-entropy; writes {loss sum, weight sum, log-probs [N], logsumexp [N], entropy [N]}.
+/// token_weights may be null (all ones).
+int tmx_kernel_linear_cross_entropy(tmx_vec out, tmx_array hidden, tmx_array weight, tmx_array targets,
+                                    tmx_array token_weights, int ignore_index, bool entropy,
+                                    int token_chunk, int vocabulary_chunk);
 int tmx_kernel_thread_count(void);
 
 // MARK: quantization

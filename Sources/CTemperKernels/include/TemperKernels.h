@@ -5,6 +5,9 @@
 #define TEMPER_KERNELS_H
 #ifdef __cplusplus
 
+#include <optional>
+#include <vector>
+
 #include "mlx/array.h"
 
 namespace temper::kernels {
@@ -20,6 +23,22 @@ mlx::core::array softmax(const mlx::core::array& x);
 mlx::core::array log_softmax(const mlx::core::array& x);
 /// Along the last axis, which is removed.
 mlx::core::array logsumexp(const mlx::core::array& x);
+
+struct CrossEntropyOptions {
+  int32_t ignore_index = -100;
+  bool entropy = false;
+  size_t token_chunk = 256;
+  size_t vocabulary_chunk = 4096;
+};
+
+/// From hidden states [N, D] and the LM-head weight [V, D]: {loss sum (Σ −w·log p(target)), weight
+/// sum, per-token target log-probs [N], per-token logsumexp [N], per-token entropy [N]}. Ignored
+/// rows give 0 everywhere and cost nothing. Differentiable in hidden and weight through the loss
+/// sum and the log-probs (entropy and logsumexp carry no gradient).
+std::vector<mlx::core::array> linear_cross_entropy(const mlx::core::array& hidden, const mlx::core::array& weight,
+                                                   const mlx::core::array& targets,
+                                                   const std::optional<mlx::core::array>& token_weights,
+                                                   CrossEntropyOptions options);
 
 /// The number of worker threads kernels split work across.
 int thread_count();

@@ -1,0 +1,67 @@
+// Shared by the kernel translation units: the kernel bodies compiled per instruction set, the
+// run-time choice between them, and scheduling work on MLX's CPU stream.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "Parallel.h"
+#include "mlx/allocator.h"
+#include "mlx/backend/cpu/encoder.h"
+#include "mlx/ops.h"
+#include "mlx/primitives.h"
+
+namespace temper::kernels {
+
+#if defined(__x86_64__)
+namespace avx2 {
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#include "KernelBodies.inc"
+#pragma clang attribute pop
+}  // namespace avx2
+#endif
+
+namespace portable {
+#include "KernelBodies.inc"
+}  // namespace portable
+
+namespace mx = mlx::core;
+
+inline bool use_avx2() {
+#if defined(__x86_64__)
+  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return supported;
+#else
+  return false;
+#endif
+}
+
+#if defined(__x86_64__)
+#define TEMPER_DISPATCH(function, ...) \
+  (use_avx2() ? avx2::function(__VA_ARGS__) : portable::function(__VA_ARGS__))
+#else
+#define TEMPER_DISPATCH(function, ...) portable::function(__VA_ARGS__)
+#endif
+
+inline mx::Stream cpu_stream() { return mx::default_stream(mx::Device::cpu); }
+
+/// Allocates every output, then schedules `work(inputs, outputs)` on the primitive's CPU stream after
+/// the work that produces the inputs. The copies keep the buffers alive until the task has run.
+template <class Work>
+void dispatch(mx::Stream stream, const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs, Work work) {
+  for (auto& out : outputs) out.set_data(mx::allocator::malloc(out.nbytes()));
+  auto& encoder = mx::cpu::get_command_encoder(stream);
+  for (auto& in : inputs) encoder.set_input_array(in);
+  for (auto& out : outputs) encoder.set_output_array(out);
+  encoder.dispatch([inputs, outputs, work]() mutable { work(inputs, outputs); });
+}
+
+[[noreturn]] inline void no_gpu(const char* name) {
+  throw std::runtime_error(std::string("[") + name + "] Temper's fused kernels run on the CPU; use MLX's ops on the GPU");
+}
+
+}  // namespace temper::kernels
