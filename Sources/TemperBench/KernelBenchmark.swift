@@ -26,6 +26,9 @@ public struct KernelBenchmark {
         /// torch time / Temper time: above 1 means Temper is faster.
         public var speedupOverTorch: Double?
         public var speedupOverMLX: Double
+        /// Peak MLX memory of one run above what was live before it, in MB.
+        public var temperPeakMB: Double
+        public var mlxPeakMB: Double
         public var roundsKept: Int
         public var roundsDropped: Int
     }
@@ -58,6 +61,9 @@ public struct KernelBenchmark {
                 cases.append(Case(op: op, model: "SmolLM2-135M", shape: [1024, 49152], backward: backward, repeats: 3))
                 cases.append(Case(op: op, model: "Qwen2.5-0.5B", shape: [1024, 151936], backward: backward, repeats: 2))
             }
+            // [tokens, hidden, vocabulary]: hidden states through the (tied) LM head into the loss.
+            cases.append(Case(op: "linear_cross_entropy", model: "SmolLM2-135M", shape: [1024, 576, 49152], backward: backward, repeats: 3))
+            cases.append(Case(op: "linear_cross_entropy", model: "Qwen2.5-0.5B", shape: [1024, 896, 151936], backward: backward, repeats: 2))
         }
         return cases
     }
@@ -79,8 +85,24 @@ public struct KernelBenchmark {
         }
     }
 
-    /// Seconds of `repeats` timed runs after one warm-up.
-    static func time(_ f: @escaping ([Tensor]) -> Tensor, inputs: [Tensor], backward: Bool, repeats: Int) -> [Double] {
+    /// Inputs for a case: random normal tensors of its shape, or for the cross-entropy hidden
+    /// states [N, D] and a weight [V, D] (targets are fixed inside the closures).
+    static func inputs(for item: Case) -> [Tensor] {
+        if item.op == "linear_cross_entropy" {
+            let (n, d, v) = (item.shape[0], item.shape[1], item.shape[2])
+            return [Random.normal([n, d], key: Random.key(1)), Random.normal([v, d], standardDeviation: 0.02, key: Random.key(2))]
+        }
+        return (0..<implementations(item.op).arity).map { Random.normal(item.shape, key: Random.key(UInt64($0 + 1))) }
+    }
+
+    static func crossEntropy(_ item: Case) -> (temper: ([Tensor]) -> Tensor, mlx: ([Tensor]) -> Tensor) {
+        let targets = Random.uniform([item.shape[0]], low: 0, high: Float(item.shape[2]), key: Random.key(3)).asType(.int32)
+        return ({ Kernels.linearCrossEntropy(hidden: $0[0], weight: $0[1], targets: targets).meanLoss },
+                { Kernels.referenceCrossEntropy(hidden: $0[0], weight: $0[1], targets: targets).meanLoss })
+    }
+
+    /// Seconds of `repeats` timed runs after one warm-up, and the peak memory of one run in MB.
+    static func time(_ f: @escaping ([Tensor]) -> Tensor, inputs: [Tensor], backward: Bool, repeats: Int) -> (seconds: [Double], peakMB: Double) {
         let cotangent = Random.normal(f(inputs).shape, key: Random.key(99))
         eval(cotangent)
         func run() {
@@ -92,28 +114,35 @@ public struct KernelBenchmark {
             }
         }
         run()
-        return (0..<repeats).map { _ in
+        let live = Memory.activeBytes
+        Memory.resetPeak()
+        let seconds = (0..<repeats).map { _ in
             let start = DispatchTime.now().uptimeNanoseconds
             run()
             return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         }
+        return (seconds, Double(Memory.peakBytes - live) / 1e6)
     }
 
     public func run(progress: (String) -> Void) throws -> [Row] {
         let peer = try python.map { try PeerProcess(python: $0, script: peerScript) }
         var meter = ContentionMeter(peerProcess: peer?.processIdentifier)
         var temperTimes = [[Double]](repeating: [], count: cases.count)
+        var peaks = [(temper: Double, mlx: Double)](repeating: (0, 0), count: cases.count)
         var mlxTimes = temperTimes
         var torchTimes = temperTimes
         var dropped = [Int](repeating: 0, count: cases.count)
         for round in 1...rounds {
             for (index, item) in cases.enumerated() {
-                let (arity, temper, mlx) = Self.implementations(item.op)
-                let inputs = (0..<arity).map { Random.normal(item.shape, key: Random.key(UInt64($0 + 1))) }
+                let (temper, mlx) = item.op == "linear_cross_entropy"
+                    ? Self.crossEntropy(item) : { let i = Self.implementations(item.op); return (i.temper, i.mlx) }()
+                let inputs = Self.inputs(for: item)
                 eval(inputs)
                 meter.begin()
-                let ours = median(Self.time(temper, inputs: inputs, backward: item.backward, repeats: item.repeats))
-                let theirs = median(Self.time(mlx, inputs: inputs, backward: item.backward, repeats: item.repeats))
+                let oursRun = Self.time(temper, inputs: inputs, backward: item.backward, repeats: item.repeats)
+                let theirsRun = Self.time(mlx, inputs: inputs, backward: item.backward, repeats: item.repeats)
+                let (ours, theirs) = (median(oursRun.seconds), median(theirsRun.seconds))
+                peaks[index] = (oursRun.peakMB, theirsRun.peakMB)
                 let torch = try peer.map { peer -> Double in
                     let answer = try peer.request(item)
                     return median(answer["seconds"] as? [Double] ?? [])
@@ -136,18 +165,19 @@ public struct KernelBenchmark {
             let ours = median(temperTimes[index]) * 1000
             let theirs = median(mlxTimes[index]) * 1000
             let torch = torchTimes[index].isEmpty ? nil : median(torchTimes[index]) * 1000
-            return Row(op: item.op, model: item.model, shape: item.shape, mode: item.backward ? "forward+backward" : "forward", temperMilliseconds: ours, mlxMilliseconds: theirs, torchMilliseconds: torch, speedupOverTorch: torch.map { $0 / ours }, speedupOverMLX: theirs / ours, roundsKept: temperTimes[index].count, roundsDropped: dropped[index])
+            return Row(op: item.op, model: item.model, shape: item.shape, mode: item.backward ? "forward+backward" : "forward", temperMilliseconds: ours, mlxMilliseconds: theirs, torchMilliseconds: torch, speedupOverTorch: torch.map { $0 / ours }, speedupOverMLX: theirs / ours, temperPeakMB: peaks[index].temper, mlxPeakMB: peaks[index].mlx, roundsKept: temperTimes[index].count, roundsDropped: dropped[index])
         }
     }
 
     public static func table(_ rows: [Row]) -> String {
-        let header = ["op", "model", "shape", "mode", "temper ms", "MLX ms", "torch ms", "×torch", "×MLX", "rounds"]
+        let header = ["op", "model", "shape", "mode", "temper ms", "MLX ms", "torch ms", "×torch", "×MLX", "temper MB", "MLX MB", "rounds"]
         let body = rows.map { row in
             [row.op, row.model, row.shape.map(String.init).joined(separator: "x"), row.mode,
              String(format: "%.2f", row.temperMilliseconds), String(format: "%.2f", row.mlxMilliseconds),
              row.torchMilliseconds.map { String(format: "%.2f", $0) } ?? "-",
              row.speedupOverTorch.map { String(format: "%.2f", $0) } ?? "-",
-             String(format: "%.1f", row.speedupOverMLX), "\(row.roundsKept)/\(row.roundsKept + row.roundsDropped)"]
+             String(format: "%.1f", row.speedupOverMLX), String(format: "%.0f", row.temperPeakMB),
+             String(format: "%.0f", row.mlxPeakMB), "\(row.roundsKept)/\(row.roundsKept + row.roundsDropped)"]
         }
         return formatTable(header: header, rows: body)
     }

@@ -27,10 +27,22 @@ OPS = {
 ARITY = {"swiglu": 2}
 
 
+def linear_cross_entropy_case(shape, generator):
+    """Hidden states [N, D] and an LM-head weight [V, D] (both differentiable), fixed targets."""
+    n, d, v = shape
+    hidden = torch.randn((n, d), generator=generator)
+    weight = torch.randn((v, d), generator=generator) * 0.02
+    targets = torch.randint(0, v, (n,), generator=generator)
+    return [hidden, weight], lambda x: F.cross_entropy(x[0] @ x[1].T, targets)
+
+
 def measure(case):
-    op = OPS[case["op"]]
     generator = torch.Generator().manual_seed(0)
-    inputs = [torch.randn(case["shape"], generator=generator) for _ in range(ARITY.get(case["op"], 1))]
+    if case["op"] == "linear_cross_entropy":
+        inputs, op = linear_cross_entropy_case(case["shape"], generator)
+    else:
+        op = OPS[case["op"]]
+        inputs = [torch.randn(case["shape"], generator=generator) for _ in range(ARITY.get(case["op"], 1))]
     backward = case["backward"]
     if backward:
         for tensor in inputs:
