@@ -30,8 +30,8 @@ extension Kernels {
     /// On a GPU or for non-float32 inputs this falls back to the materialized MLX composition.
     public static func linearCrossEntropy(
         hidden: Tensor, weight: Tensor, targets: Tensor, tokenWeights: Tensor? = nil,
-        ignoreIndex: Int32 = -100, entropy: Bool = false, tokenChunk: Int = 256,
-        vocabularyChunk: Int = 4096
+        ignoreIndex: Int32 = -100, entropy: Bool = false, tokenChunk: Int = 512,
+        vocabularyChunk: Int = 8192
     ) -> CrossEntropyOutput {
         guard fused(hidden, weight) else {
             return referenceCrossEntropy(

@@ -27,8 +27,8 @@ mlx::core::array logsumexp(const mlx::core::array& x);
 struct CrossEntropyOptions {
   int32_t ignore_index = -100;
   bool entropy = false;
-  size_t token_chunk = 256;
-  size_t vocabulary_chunk = 4096;
+  size_t token_chunk = 512;
+  size_t vocabulary_chunk = 8192;
 };
 
 /// From hidden states [N, D] and the LM-head weight [V, D]: {loss sum (Σ −w·log p(target)), weight
