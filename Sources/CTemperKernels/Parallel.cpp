@@ -1,7 +1,7 @@
 #include "Parallel.h"
 
 #include <algorithm>
-#include <atomic>
+#include <cstdlib>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -15,7 +15,11 @@ namespace {
 class Pool {
  public:
   Pool() {
+    // TEMPER_KERNEL_THREADS overrides the core count (for measuring scaling, or sharing a machine).
     unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    if (const char* requested = std::getenv("TEMPER_KERNEL_THREADS")) {
+      cores = std::max(1, std::atoi(requested));
+    }
     for (unsigned i = 1; i < cores; i++) workers_.emplace_back([this, i] { loop(i); });
   }
 
