@@ -3,7 +3,7 @@
 #
 #   make demo      the main job
 #   make test      the whole test suite (what CI runs)
-#   make bench     benchmarks
+#   make bench     matmul GFLOPS; make bench-kernels: fused kernels vs MLX vs PyTorch
 #
 # MLX_WHEEL selects the MLX build: mlx-cpu (default) or mlx-cuda-13 for NVIDIA GPUs.
 
@@ -12,7 +12,7 @@ MLX_VERSION ?= 0.32.4
 SWIFT ?= swift
 DEPS_STAMP := .deps/.$(MLX_WHEEL)-$(MLX_VERSION).installed
 
-.PHONY: all deps build demo test bench clean distclean
+.PHONY: all deps build demo test bench bench-kernels clean distclean
 
 all: build
 
@@ -34,6 +34,9 @@ test: deps
 
 bench: build
 	.build/release/temper bench matmul
+
+bench-kernels: build
+	.build/release/temper bench kernels --json kernels-bench.json
 
 clean:
 	rm -rf .build

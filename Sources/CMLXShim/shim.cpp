@@ -434,6 +434,24 @@ int tmx_kernel_linear_cross_entropy(tmx_vec out, tmx_array hidden, tmx_array wei
     out->v = temper::kernels::linear_cross_entropy(hidden->a, weight->a, targets->a, optional(token_weights), options);
   })
 }
+int tmx_kernel_adamw(tmx_vec out, tmx_vec inputs, const float* weight_decays, float learning_rate,
+                     float beta1, float beta2, float eps, float bias_correction1, float bias_correction2) {
+  TMX_TRY({
+    size_t k = inputs->v.size() / 4;
+    auto group = [&](size_t g) {
+      return std::vector<mx::array>(inputs->v.begin() + g * k, inputs->v.begin() + (g + 1) * k);
+    };
+    temper::kernels::AdamWOptions options{learning_rate, beta1, beta2, eps, bias_correction1, bias_correction2};
+    out->v = temper::kernels::adamw_update(group(0), group(1), group(2), group(3),
+                                           std::vector<float>(weight_decays, weight_decays + k), options);
+  })
+}
+int tmx_kernel_nf4_dequantize(tmx_array* out, tmx_array packed, tmx_array absmax, const int* shape, int ndim, int block_size) {
+  TMX_TRY(*out = wrap(temper::kernels::nf4_dequantize(packed->a, absmax->a, shape_of(shape, ndim), block_size)))
+}
+int tmx_kernel_int8_dequantize(tmx_array* out, tmx_array codes, tmx_array absmax, const int* shape, int ndim, int block_size) {
+  TMX_TRY(*out = wrap(temper::kernels::int8_dequantize(codes->a, absmax->a, shape_of(shape, ndim), block_size)))
+}
 int tmx_kernel_thread_count(void) { return temper::kernels::thread_count(); }
 
 // MARK: quantization

@@ -17,6 +17,12 @@
 
 namespace temper::kernels {
 
+/// The scalars of one AdamW step for one tensor (shared by both instruction-set builds).
+struct AdamWStep {
+  float learning_rate, beta1, beta2, eps, weight_decay;
+  float bias_correction1, bias_correction2;  // 1 − β^t
+};
+
 #if defined(__x86_64__)
 namespace avx2 {
 #pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)

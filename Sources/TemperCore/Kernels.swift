@@ -6,7 +6,9 @@ import CMLXShim
 /// same code runs on a GPU build.
 public enum Kernels {
     /// Whether `tensors` take the fused path: float32, and the CPU is the current device.
-    static func fused(_ tensors: Tensor...) -> Bool {
+    static func fused(_ tensors: Tensor...) -> Bool { fused(tensors) }
+
+    static func fused(_ tensors: [Tensor]) -> Bool {
         Device.current == .cpu && tensors.allSatisfy { $0.dtype == .float32 }
     }
 

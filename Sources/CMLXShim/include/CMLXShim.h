@@ -183,6 +183,12 @@ int tmx_kernel_logsumexp(tmx_array* out, tmx_array x);
 int tmx_kernel_linear_cross_entropy(tmx_vec out, tmx_array hidden, tmx_array weight, tmx_array targets,
                                     tmx_array token_weights, int ignore_index, bool entropy,
                                     int token_chunk, int vocabulary_chunk);
+/// One AdamW step over k tensors: `inputs` holds k parameters, k gradients, k first and k second
+/// moments; `out` receives k parameters, k first and k second moments.
+int tmx_kernel_adamw(tmx_vec out, tmx_vec inputs, const float* weight_decays, float learning_rate,
+                     float beta1, float beta2, float eps, float bias_correction1, float bias_correction2);
+int tmx_kernel_nf4_dequantize(tmx_array* out, tmx_array packed, tmx_array absmax, const int* shape, int ndim, int block_size);
+int tmx_kernel_int8_dequantize(tmx_array* out, tmx_array codes, tmx_array absmax, const int* shape, int ndim, int block_size);
 int tmx_kernel_thread_count(void);
 
 // MARK: quantization

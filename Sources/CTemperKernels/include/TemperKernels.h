@@ -40,6 +40,25 @@ std::vector<mlx::core::array> linear_cross_entropy(const mlx::core::array& hidde
                                                    const std::optional<mlx::core::array>& token_weights,
                                                    CrossEntropyOptions options);
 
+struct AdamWOptions {
+  float learning_rate = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+  float bias_correction1 = 1, bias_correction2 = 1;  // 1 − β^t for the step t being taken
+};
+
+/// One AdamW step for k tensors at once: {k new parameters, k first moments, k second moments}.
+std::vector<mlx::core::array> adamw_update(const std::vector<mlx::core::array>& parameters,
+                                           const std::vector<mlx::core::array>& gradients,
+                                           const std::vector<mlx::core::array>& first_moments,
+                                           const std::vector<mlx::core::array>& second_moments,
+                                           const std::vector<float>& weight_decays, AdamWOptions options);
+
+/// NF4 codes (uint8, two per byte, first in the high nibble) × per-block absmax → float32 `shape`.
+mlx::core::array nf4_dequantize(const mlx::core::array& packed, const mlx::core::array& absmax,
+                                const mlx::core::Shape& shape, size_t block_size);
+/// int8 codes × per-block absmax / 127 → float32 `shape`.
+mlx::core::array int8_dequantize(const mlx::core::array& codes, const mlx::core::array& absmax,
+                                 const mlx::core::Shape& shape, size_t block_size);
+
 /// The number of worker threads kernels split work across.
 int thread_count();
 
