@@ -55,11 +55,14 @@ inline bool use_avx2() {
 
 inline mx::Stream cpu_stream() { return mx::default_stream(mx::Device::cpu); }
 
-/// Allocates every output, then schedules `work(inputs, outputs)` on the primitive's CPU stream after
-/// the work that produces the inputs. The copies keep the buffers alive until the task has run.
+/// Allocates every output that has no buffer yet (a primitive may first give an output a donated
+/// input's buffer), then schedules `work(inputs, outputs)` on the primitive's CPU stream after the
+/// work that produces the inputs. The copies keep the buffers alive until the task has run.
 template <class Work>
 void dispatch(mx::Stream stream, const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs, Work work) {
-  for (auto& out : outputs) out.set_data(mx::allocator::malloc(out.nbytes()));
+  for (auto& out : outputs) {
+    if (!out.data_shared_ptr()) out.set_data(mx::allocator::malloc(out.nbytes()));
+  }
   auto& encoder = mx::cpu::get_command_encoder(stream);
   for (auto& in : inputs) encoder.set_input_array(in);
   for (auto& out : outputs) encoder.set_output_array(out);

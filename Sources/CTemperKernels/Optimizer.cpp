@@ -17,6 +17,17 @@ class AdamWUpdate : public mx::Primitive {
       : mx::Primitive(stream), options_(options), weight_decays_(std::move(weight_decays)) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) override {
+    // Update in place when nothing else holds the old parameters and moments (the usual case in a
+    // training step): the kernel reads element i of each input before writing element i.
+    size_t k = inputs.size() / 4;
+    const size_t source_group[3] = {0, 2, 3};  // outputs p, m, v come from inputs p, m, v
+    for (size_t group = 0; group < 3; group++) {
+      for (size_t j = 0; j < k; j++) {
+        auto& in = inputs[source_group[group] * k + j];
+        auto& out = outputs[group * k + j];
+        if (in.is_donatable() && in.flags().row_contiguous && in.nbytes() == out.nbytes()) out.copy_shared_buffer(in);
+      }
+    }
     dispatch(stream(), inputs, outputs, [options = options_, decays = weight_decays_](auto& in, auto& out) {
       size_t k = in.size() / 4;
       for (size_t j = 0; j < k; j++) {

@@ -39,6 +39,12 @@ public struct KernelBenchmark {
     public var contentionLimit: Double
     public var cases: [Case]
 
+    /// Ops the PyTorch peer implements (bitsandbytes' NF4 has no CPU build to compare with).
+    static let peerOps: Set<String> = [
+        "exp", "sigmoid", "silu", "gelu", "gelu_tanh", "tanh", "softplus", "swiglu", "softmax",
+        "log_softmax", "logsumexp", "linear_cross_entropy", "adamw",
+    ]
+
     public init(rounds: Int = 3, python: String?, peerScript: String, contentionLimit: Double = 0.25, cases: [Case] = KernelBenchmark.defaultCases()) {
         self.rounds = rounds
         self.python = python
@@ -65,6 +71,9 @@ public struct KernelBenchmark {
             cases.append(Case(op: "linear_cross_entropy", model: "SmolLM2-135M", shape: [1024, 576, 49152], backward: backward, repeats: 3))
             cases.append(Case(op: "linear_cross_entropy", model: "Qwen2.5-0.5B", shape: [1024, 896, 151936], backward: backward, repeats: 2))
         }
+        // Optimizer and dequantization are not differentiated: [tensors, rows, columns].
+        cases.append(Case(op: "adamw", model: "SmolLM2-135M", shape: [12, 576, 1536], backward: false, repeats: 5))
+        cases.append(Case(op: "nf4_dequantize", model: "Qwen2.5-0.5B", shape: [1, 896, 4864], backward: false, repeats: 5))
         return cases
     }
 
@@ -88,6 +97,18 @@ public struct KernelBenchmark {
     /// Inputs for a case: random normal tensors of its shape, or for the cross-entropy hidden
     /// states [N, D] and a weight [V, D] (targets are fixed inside the closures).
     static func inputs(for item: Case) -> [Tensor] {
+        if item.op == "adamw" {
+            let shape = Array(item.shape.dropFirst())
+            return (0..<(4 * item.shape[0])).map { index in
+                let tensor = Random.normal(shape, key: Random.key(UInt64(index)))
+                return index >= 3 * item.shape[0] ? tensor.abs() : tensor  // second moments ≥ 0
+            }
+        }
+        if item.op == "nf4_dequantize" {
+            let count = item.shape.reduce(1, *)
+            return [Random.uniform([count / 2], low: 0, high: 255, key: Random.key(1)).asType(.uint8),
+                    Random.uniform([count / 64], low: 0.5, high: 2, key: Random.key(2))]
+        }
         if item.op == "linear_cross_entropy" {
             let (n, d, v) = (item.shape[0], item.shape[1], item.shape[2])
             return [Random.normal([n, d], key: Random.key(1)), Random.normal([v, d], standardDeviation: 0.02, key: Random.key(2))]
@@ -95,19 +116,44 @@ public struct KernelBenchmark {
         return (0..<implementations(item.op).arity).map { Random.normal(item.shape, key: Random.key(UInt64($0 + 1))) }
     }
 
-    static func crossEntropy(_ item: Case) -> (temper: ([Tensor]) -> Tensor, mlx: ([Tensor]) -> Tensor) {
-        let targets = Random.uniform([item.shape[0]], low: 0, high: Float(item.shape[2]), key: Random.key(3)).asType(.int32)
-        return ({ Kernels.linearCrossEntropy(hidden: $0[0], weight: $0[1], targets: targets).meanLoss },
-                { Kernels.referenceCrossEntropy(hidden: $0[0], weight: $0[1], targets: targets).meanLoss })
+    /// Ours and MLX's composition for a case, each mapping the inputs to the outputs to evaluate.
+    static func workloads(_ item: Case) -> (temper: ([Tensor]) -> [Tensor], mlx: ([Tensor]) -> [Tensor]) {
+        switch item.op {
+        case "linear_cross_entropy":
+            let targets = Random.uniform([item.shape[0]], low: 0, high: Float(item.shape[2]), key: Random.key(3)).asType(.int32)
+            return ({ [Kernels.linearCrossEntropy(hidden: $0[0], weight: $0[1], targets: targets).meanLoss] },
+                    { [Kernels.referenceCrossEntropy(hidden: $0[0], weight: $0[1], targets: targets).meanLoss] })
+        case "adamw":
+            let k = item.shape[0]
+            let step = AdamWStep(learningRate: 1e-3, step: 10)
+            let decays = [Float](repeating: 0.01, count: k)
+            func split(_ x: [Tensor]) -> [[Tensor]] { (0..<4).map { Array(x[($0 * k)..<(($0 + 1) * k)]) } }
+            return ({ x in
+                let g = split(x)
+                let r = Kernels.adamWUpdate(parameters: g[0], gradients: g[1], firstMoments: g[2], secondMoments: g[3], weightDecays: decays, step: step)
+                return r.parameters + r.firstMoments + r.secondMoments
+            }, { x in
+                let g = split(x)
+                let r = Kernels.referenceAdamWUpdate(parameters: g[0], gradients: g[1], firstMoments: g[2], secondMoments: g[3], weightDecays: decays, step: step)
+                return r.parameters + r.firstMoments + r.secondMoments
+            })
+        case "nf4_dequantize":
+            let shape = Array(item.shape.dropFirst())
+            return ({ [Kernels.nf4Dequantize(packed: $0[0], absmax: $0[1], shape: shape)] },
+                    { [Kernels.referenceNF4Dequantize(packed: $0[0], absmax: $0[1], shape: shape)] })
+        default:
+            let (_, temper, mlx) = implementations(item.op)
+            return ({ [temper($0)] }, { [mlx($0)] })
+        }
     }
 
     /// Seconds of `repeats` timed runs after one warm-up, and the peak memory of one run in MB.
-    static func time(_ f: @escaping ([Tensor]) -> Tensor, inputs: [Tensor], backward: Bool, repeats: Int) -> (seconds: [Double], peakMB: Double) {
-        let cotangent = Random.normal(f(inputs).shape, key: Random.key(99))
-        eval(cotangent)
+    static func time(_ f: @escaping ([Tensor]) -> [Tensor], inputs: [Tensor], backward: Bool, repeats: Int) -> (seconds: [Double], peakMB: Double) {
+        let cotangents = backward ? f(inputs).map { Random.normal($0.shape, key: Random.key(99)) } : []
+        eval(cotangents)
         func run() {
             if backward {
-                let (outputs, gradients) = vjp({ [f($0)] }, primals: inputs, cotangents: [cotangent])
+                let (outputs, gradients) = vjp(f, primals: inputs, cotangents: cotangents)
                 eval(outputs + gradients)
             } else {
                 eval(f(inputs))
@@ -134,8 +180,7 @@ public struct KernelBenchmark {
         var dropped = [Int](repeating: 0, count: cases.count)
         for round in 1...rounds {
             for (index, item) in cases.enumerated() {
-                let (temper, mlx) = item.op == "linear_cross_entropy"
-                    ? Self.crossEntropy(item) : { let i = Self.implementations(item.op); return (i.temper, i.mlx) }()
+                let (temper, mlx) = Self.workloads(item)
                 let inputs = Self.inputs(for: item)
                 eval(inputs)
                 meter.begin()
@@ -143,7 +188,8 @@ public struct KernelBenchmark {
                 let theirsRun = Self.time(mlx, inputs: inputs, backward: item.backward, repeats: item.repeats)
                 let (ours, theirs) = (median(oursRun.seconds), median(theirsRun.seconds))
                 peaks[index] = (oursRun.peakMB, theirsRun.peakMB)
-                let torch = try peer.map { peer -> Double in
+                let torch = try peer.flatMap { peer -> Double? in
+                    guard Self.peerOps.contains(item.op) else { return nil }
                     let answer = try peer.request(item)
                     return median(answer["seconds"] as? [Double] ?? [])
                 }

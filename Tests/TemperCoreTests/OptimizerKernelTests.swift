@@ -37,6 +37,20 @@ import TemperTestSupport
         }
     }
 
+    @Test func inputsHeldByNobodyElseAreUpdatedInPlaceWithTheSameResult() {
+        // The inputs are temporaries only the graph refers to, so the kernel may reuse their buffers.
+        let step = AdamWStep(learningRate: 0.1, step: 1)
+        let fused = Kernels.adamWUpdate(
+            parameters: [Tensor.ones([1000]) * 1], gradients: [Tensor.ones([1000]) * 0.5],
+            firstMoments: [Tensor.zeros([1000]) * 1], secondMoments: [Tensor.zeros([1000]) * 1],
+            weightDecays: [0.01], step: step)
+        eval(fused.parameters + fused.firstMoments + fused.secondMoments)
+        #expect(fused.parameters[0].toArray(Float.self).allSatisfy { Swift.abs($0 - 0.899) < 1e-6 })
+        #expect(fused.firstMoments[0].toArray(Float.self).allSatisfy { Swift.abs($0 - 0.05) < 1e-7 })
+        // 1 − β2 rounds to 0.00100005 in float32, hence 2.49997e-4 rather than 2.5e-4.
+        #expect(fused.secondMoments[0].toArray(Float.self).allSatisfy { Swift.abs($0 - 0.00025) < 1e-8 })
+    }
+
     @Test func mismatchedShapesThrowInsideTheErrorScope() {
         #expect(throws: MLXError.self) {
             try withErrorHandling {
