@@ -452,6 +452,16 @@ int tmx_kernel_nf4_dequantize(tmx_array* out, tmx_array packed, tmx_array absmax
 int tmx_kernel_int8_dequantize(tmx_array* out, tmx_array codes, tmx_array absmax, const int* shape, int ndim, int block_size) {
   TMX_TRY(*out = wrap(temper::kernels::int8_dequantize(codes->a, absmax->a, shape_of(shape, ndim), block_size)))
 }
+int tmx_kernel_attention(tmx_array* out, tmx_array queries, tmx_array keys, tmx_array values, float scale,
+                         bool causal, tmx_array query_segments, tmx_array key_segments, tmx_array mask) {
+  TMX_TRY({
+    temper::kernels::AttentionOptions options;
+    options.scale = scale;
+    options.causal = causal;
+    *out = wrap(temper::kernels::attention(queries->a, keys->a, values->a, options, optional(query_segments),
+                                           optional(key_segments), optional(mask)));
+  })
+}
 int tmx_kernel_thread_count(void) { return temper::kernels::thread_count(); }
 
 // MARK: quantization

@@ -189,6 +189,9 @@ int tmx_kernel_adamw(tmx_vec out, tmx_vec inputs, const float* weight_decays, fl
                      float beta1, float beta2, float eps, float bias_correction1, float bias_correction2);
 int tmx_kernel_nf4_dequantize(tmx_array* out, tmx_array packed, tmx_array absmax, const int* shape, int ndim, int block_size);
 int tmx_kernel_int8_dequantize(tmx_array* out, tmx_array codes, tmx_array absmax, const int* shape, int ndim, int block_size);
+/// Tiled attention; query_segments/key_segments/mask may be null.
+int tmx_kernel_attention(tmx_array* out, tmx_array queries, tmx_array keys, tmx_array values, float scale,
+                         bool causal, tmx_array query_segments, tmx_array key_segments, tmx_array mask);
 int tmx_kernel_thread_count(void);
 
 // MARK: quantization

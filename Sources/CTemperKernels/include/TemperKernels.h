@@ -59,6 +59,22 @@ mlx::core::array nf4_dequantize(const mlx::core::array& packed, const mlx::core:
 mlx::core::array int8_dequantize(const mlx::core::array& codes, const mlx::core::array& absmax,
                                  const mlx::core::Shape& shape, size_t block_size);
 
+struct AttentionOptions {
+  float scale = 1.0f;
+  bool causal = false;
+  bool segments = false;  // set by attention() from its arguments
+  bool mask = false;      // set by attention() from its arguments
+};
+
+/// softmax(q·kᵀ·scale + masks)·v, tiled. q [B, H, Tq, Dh]; k, v [B, Hkv, Tk, Dh], H a multiple of
+/// Hkv. Optional segment ids (query [B, Tq], key [B, Tk]; attend within equal ids, negative = none)
+/// and an additive or boolean mask broadcastable to [B, H, Tq, Tk]. Fully masked queries give 0.
+mlx::core::array attention(const mlx::core::array& queries, const mlx::core::array& keys,
+                           const mlx::core::array& values, AttentionOptions options,
+                           const std::optional<mlx::core::array>& query_segments,
+                           const std::optional<mlx::core::array>& key_segments,
+                           const std::optional<mlx::core::array>& mask);
+
 /// The number of worker threads kernels split work across.
 int thread_count();
 

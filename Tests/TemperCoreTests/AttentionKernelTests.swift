@@ -1,0 +1,84 @@
+import Foundation
+import Testing
+import TemperTestSupport
+
+@testable import TemperCore
+
+/// The tiled attention kernel against the materialized composition (float64), forward and gradients.
+@Suite struct AttentionKernelTests {
+    struct Shape: CustomStringConvertible, Sendable {
+        var B, H, Hkv, Tq, Tk, Dh: Int
+        var description: String { "B\(B) H\(H) Hkv\(Hkv) Tq\(Tq) Tk\(Tk) Dh\(Dh)" }
+    }
+
+    static func inputs(_ s: Shape, seed: UInt64 = 1) -> [Tensor] {
+        let keys = Random.split(Random.key(seed), count: 3)
+        return [Random.normal([s.B, s.H, s.Tq, s.Dh], key: keys[0]),
+                Random.normal([s.B, s.Hkv, s.Tk, s.Dh], key: keys[1]),
+                Random.normal([s.B, s.Hkv, s.Tk, s.Dh], key: keys[2])]
+    }
+
+    static func check(_ s: Shape, causal: Bool, segments: Kernels.Segments? = nil, mask: Tensor? = nil, sourceLocation: SourceLocation = #_sourceLocation) {
+        let scale = 1 / Float(s.Dh).squareRoot()
+        let wideMask = mask.map { $0.dtype == .bool ? $0 : $0.asType(.float64) }
+        KernelTests.compare(
+            "attention \(s) causal \(causal) segments \(segments != nil) mask \(mask.map { "\($0.dtype)" } ?? "none")",
+            inputs(s), tolerance: Tolerance(absolute: 1e-5, relative: 1e-4), sourceLocation: sourceLocation,
+            fused: { Kernels.attention(queries: $0[0], keys: $0[1], values: $0[2], scale: scale, causal: causal, segments: segments, mask: mask) },
+            reference: { Kernels.referenceAttention(queries: $0[0], keys: $0[1], values: $0[2], scale: scale, causal: causal, segments: segments, mask: $0[0].dtype == .float64 ? wideMask : mask) })
+    }
+
+    @Test(arguments: [
+        Shape(B: 1, H: 1, Hkv: 1, Tq: 5, Tk: 5, Dh: 8),
+        Shape(B: 2, H: 4, Hkv: 2, Tq: 37, Tk: 37, Dh: 16),
+        Shape(B: 1, H: 6, Hkv: 1, Tq: 130, Tk: 130, Dh: 64),
+        Shape(B: 1, H: 2, Hkv: 2, Tq: 70, Tk: 70, Dh: 128),
+    ])
+    func causalAndFull(shape: Shape) {
+        Self.check(shape, causal: true)
+        Self.check(shape, causal: false)
+    }
+
+    @Test func decodingOneQueryAgainstACache() {
+        Self.check(Shape(B: 2, H: 4, Hkv: 2, Tq: 1, Tk: 9, Dh: 16), causal: true)
+        Self.check(Shape(B: 1, H: 2, Hkv: 1, Tq: 3, Tk: 70, Dh: 8), causal: true)  // chunked prefill
+    }
+
+    @Test func packedSegmentsWithPadding() {
+        // Row 0: three samples; row 1: one sample then two padding positions (−1).
+        let ids = Tensor([0, 0, 0, 1, 1, 2, 2, 2, 0, 0, 0, 0, 0, 0, -1, -1] as [Int32], shape: [2, 8])
+        let s = Shape(B: 2, H: 2, Hkv: 1, Tq: 8, Tk: 8, Dh: 8)
+        Self.check(s, causal: true, segments: Kernels.Segments(ids))
+        Self.check(s, causal: false, segments: Kernels.Segments(ids))
+        // Padding queries see nothing: their output is exactly zero.
+        let out = Kernels.attention(queries: Self.inputs(s)[0], keys: Self.inputs(s)[1], values: Self.inputs(s)[2], scale: 0.5, causal: true, segments: Kernels.Segments(ids))
+        #expect(out[1, TensorIndex.all, 6...].abs().max().item(Float.self) == 0)
+        // Segment isolation: changing sample 1 of row 0 leaves sample 0's outputs unchanged.
+        var changed = Self.inputs(s)
+        changed[1][0, TensorIndex.all, 3..<5] = Tensor.ones([1, 2, 8]) * 5
+        let again = Kernels.attention(queries: changed[0], keys: changed[1], values: changed[2], scale: 0.5, causal: true, segments: Kernels.Segments(ids))
+        #expect((again[0, TensorIndex.all, 0..<3] - out[0, TensorIndex.all, 0..<3]).abs().max().item(Float.self) == 0)
+    }
+
+    @Test func additiveAndBooleanMasks() {
+        let s = Shape(B: 2, H: 2, Hkv: 1, Tq: 6, Tk: 6, Dh: 8)
+        Self.check(s, causal: false, mask: Random.normal([6, 6], key: Random.key(5)))
+        Self.check(s, causal: true, mask: Random.normal([2, 1, 6, 6], key: Random.key(6)))
+        let keepAllButLastTwo = Tensor((0..<6).map { $0 < 4 }, shape: [1, 1, 1, 6])
+        Self.check(s, causal: false, mask: keepAllButLastTwo)
+        // A fully masked query row gives zeros, not NaN, and no NaN gradients.
+        let none = Tensor.zeros([1, 1, 6, 6], dtype: .bool)
+        let x = Self.inputs(s)
+        let out = Kernels.attention(queries: x[0], keys: x[1], values: x[2], scale: 0.5, mask: none)
+        #expect(out.abs().max().item(Float.self) == 0)
+        let g = grad { Kernels.attention(queries: $0[0], keys: $0[1], values: $0[2], scale: 0.5, mask: none).sum() }(x)
+        #expect(g.allSatisfy { !$0.abs().max().item(Float.self).isNaN })
+    }
+
+    @Test func badShapesThrowInsideTheErrorScope() {
+        let x = Self.inputs(Shape(B: 1, H: 3, Hkv: 2, Tq: 4, Tk: 4, Dh: 8))
+        #expect(throws: MLXError.self) {
+            try withErrorHandling { Kernels.attention(queries: x[0], keys: x[1], values: x[2], scale: 1) }
+        }
+    }
+}
