@@ -42,7 +42,7 @@ public struct KernelBenchmark {
     /// Ops the PyTorch peer implements (bitsandbytes' NF4 has no CPU build to compare with).
     static let peerOps: Set<String> = [
         "exp", "sigmoid", "silu", "gelu", "gelu_tanh", "tanh", "softplus", "swiglu", "softmax",
-        "log_softmax", "logsumexp", "linear_cross_entropy", "adamw",
+        "log_softmax", "logsumexp", "linear_cross_entropy", "adamw", "attention",
     ]
 
     public init(rounds: Int = 3, python: String?, peerScript: String, contentionLimit: Double = 0.25, cases: [Case] = KernelBenchmark.defaultCases()) {
@@ -67,6 +67,9 @@ public struct KernelBenchmark {
                 cases.append(Case(op: op, model: "SmolLM2-135M", shape: [1024, 49152], backward: backward, repeats: 3))
                 cases.append(Case(op: op, model: "Qwen2.5-0.5B", shape: [1024, 151936], backward: backward, repeats: 2))
             }
+            // [B, H, Hkv, T, Dh]: causal self-attention with grouped-query heads.
+            cases.append(Case(op: "attention", model: "SmolLM2-135M", shape: [4, 9, 3, 256, 64], backward: backward, repeats: 5))
+            cases.append(Case(op: "attention", model: "Qwen2.5-0.5B", shape: [4, 14, 2, 256, 64], backward: backward, repeats: 5))
             // [tokens, hidden, vocabulary]: hidden states through the (tied) LM head into the loss.
             cases.append(Case(op: "linear_cross_entropy", model: "SmolLM2-135M", shape: [1024, 576, 49152], backward: backward, repeats: 3))
             cases.append(Case(op: "linear_cross_entropy", model: "Qwen2.5-0.5B", shape: [1024, 896, 151936], backward: backward, repeats: 2))
@@ -109,6 +112,11 @@ public struct KernelBenchmark {
             return [Random.uniform([count / 2], low: 0, high: 255, key: Random.key(1)).asType(.uint8),
                     Random.uniform([count / 64], low: 0.5, high: 2, key: Random.key(2))]
         }
+        if item.op == "attention" {
+            let (b, h, hkv, t, dh) = (item.shape[0], item.shape[1], item.shape[2], item.shape[3], item.shape[4])
+            return [Random.normal([b, h, t, dh], key: Random.key(1)), Random.normal([b, hkv, t, dh], key: Random.key(2)),
+                    Random.normal([b, hkv, t, dh], key: Random.key(3))]
+        }
         if item.op == "linear_cross_entropy" {
             let (n, d, v) = (item.shape[0], item.shape[1], item.shape[2])
             return [Random.normal([n, d], key: Random.key(1)), Random.normal([v, d], standardDeviation: 0.02, key: Random.key(2))]
@@ -137,6 +145,10 @@ public struct KernelBenchmark {
                 let r = Kernels.referenceAdamWUpdate(parameters: g[0], gradients: g[1], firstMoments: g[2], secondMoments: g[3], weightDecays: decays, step: step)
                 return r.parameters + r.firstMoments + r.secondMoments
             })
+        case "attention":
+            let scale = 1 / Float(item.shape[4]).squareRoot()
+            return ({ [Kernels.attention(queries: $0[0], keys: $0[1], values: $0[2], scale: scale, causal: true)] },
+                    { [Fast.scaledDotProductAttention(queries: $0[0], keys: $0[1], values: $0[2], scale: scale, mask: .causal)] })
         case "nf4_dequantize":
             let shape = Array(item.shape.dropFirst())
             return ({ [Kernels.nf4Dequantize(packed: $0[0], absmax: $0[1], shape: shape)] },

@@ -53,11 +53,21 @@ def measure_adamw(case):
     return {"seconds": seconds}
 
 
+def attention_case(shape, generator):
+    """Causal grouped-query attention q [B, H, T, Dh], k and v [B, Hkv, T, Dh]."""
+    b, h, hkv, t, dh = shape
+    inputs = [torch.randn((b, h, t, dh), generator=generator), torch.randn((b, hkv, t, dh), generator=generator),
+              torch.randn((b, hkv, t, dh), generator=generator)]
+    return inputs, lambda x: F.scaled_dot_product_attention(x[0], x[1], x[2], is_causal=True, enable_gqa=True)
+
+
 def measure(case):
     if case["op"] == "adamw":
         return measure_adamw(case)
     generator = torch.Generator().manual_seed(0)
-    if case["op"] == "linear_cross_entropy":
+    if case["op"] == "attention":
+        inputs, op = attention_case(case["shape"], generator)
+    elif case["op"] == "linear_cross_entropy":
         inputs, op = linear_cross_entropy_case(case["shape"], generator)
     else:
         op = OPS[case["op"]]
