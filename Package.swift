@@ -73,7 +73,7 @@ let package = Package(
         ),
         .testTarget(
             name: "TemperCoreTests", dependencies: ["TemperCore", "TemperTestSupport"],
-            swiftSettings: swiftSettings),
+            resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "TemperNNTests", dependencies: ["TemperNN", "TemperTestSupport"],
             swiftSettings: swiftSettings),

@@ -75,6 +75,27 @@ import TemperTestSupport
         #expect(g.allSatisfy { !$0.abs().max().item(Float.self).isNaN })
     }
 
+    /// PyTorch 2.13's scaled_dot_product_attention (Tools/fixtures/generate_attention_fixture.py):
+    /// outputs and q/k/v gradients for GQA, causal (bottom-right aligned), decoding and packed cases.
+    @Test(arguments: ["gqa_causal", "gqa_full", "decode", "packed_causal", "packed_full"])
+    func matchesPyTorchFixture(name: String) throws {
+        let url = try #require(Bundle.module.resourceURL?.appendingPathComponent("Fixtures/attention.safetensors"))
+        let fixture = try Safetensors.load(url).tensors
+        func tensor(_ key: String) throws -> Tensor { try #require(fixture["\(name).\(key)"], "\(name).\(key)") }
+        let (q, k, v) = (try tensor("q"), try tensor("k"), try tensor("v"))
+        let segments = fixture["\(name).segments"].map { Kernels.Segments($0) }
+        let causal = name.contains("causal") || name == "decode"
+        let scale = 1 / Float(q.dim(3)).squareRoot()
+        let (outputs, gradients) = vjp(
+            { [Kernels.attention(queries: $0[0], keys: $0[1], values: $0[2], scale: scale, causal: causal, segments: segments)] },
+            primals: [q, k, v], cotangents: [try tensor("cotangent")])
+        let tolerance = Tolerance(absolute: 1e-5, relative: 1e-4)
+        assertClose(outputs[0], try tensor("out"), tolerance: tolerance, "\(name) out")
+        assertClose(gradients[0], try tensor("dq"), tolerance: tolerance, "\(name) dq")
+        assertClose(gradients[1], try tensor("dk"), tolerance: tolerance, "\(name) dk")
+        assertClose(gradients[2], try tensor("dv"), tolerance: tolerance, "\(name) dv")
+    }
+
     @Test func badShapesThrowInsideTheErrorScope() {
         let x = Self.inputs(Shape(B: 1, H: 3, Hkv: 2, Tq: 4, Tk: 4, Dh: 8))
         #expect(throws: MLXError.self) {
