@@ -90,7 +90,7 @@ public final class MLP: Module {
         var h = x
         for (index, layer) in layers.enumerated() {
             h = layer(h)
-            if index < layers.count - 1 { h = h.silu() }
+            if index < layers.count - 1 { h = Kernels.silu(h) }
         }
         return h
     }

@@ -9,7 +9,7 @@ public enum Losses {
 
     /// Mean over rows of −log softmax(logits)[target]. logits: [N, V], targets: [N] integer.
     public static func crossEntropy(logits: Tensor, targets: Tensor) -> Tensor {
-        let logProbabilities = logits.logSoftmax(axis: -1)                            // [N, V]
+        let logProbabilities = Kernels.logSoftmax(logits)                             // [N, V]
         let picked = logProbabilities.takeAlong(targets.expandedDimensions(axis: -1), axis: -1)  // [N, 1]
         return -picked.mean()
     }
