@@ -2,6 +2,7 @@
 // run-time choice between them, and scheduling work on MLX's CPU stream.
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -52,6 +53,12 @@ inline bool use_avx2() {
 #else
 #define TEMPER_DISPATCH(function, ...) portable::function(__VA_ARGS__)
 #endif
+
+// Below this many elements per thread, splitting costs more than it saves.
+constexpr size_t kElementGrain = 16384;
+
+/// Rows per thread, at least, for rows of `width` elements.
+inline size_t row_grain(size_t width) { return std::max<size_t>(1, kElementGrain / std::max<size_t>(width, 1)); }
 
 inline mx::Stream cpu_stream() { return mx::default_stream(mx::Device::cpu); }
 

@@ -16,6 +16,12 @@ namespace {
 
 constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
 
+/// logits [count, width] = block [count, D] · weight[v0 ..< v0 + width]ᵀ, through OpenBLAS.
+void chunk_logits(const float* block, size_t count, const float* weight, size_t v0, size_t width, size_t d,
+                  float* logits) {
+  cblas_sgemm(kRowMajor, kNoTrans, kTrans, count, width, d, 1.0f, block, d, weight + v0 * d, d, 0.0f, logits, width);
+}
+
 /// Positions of the rows that take part (target ≠ ignore index).
 std::vector<int64_t> active_rows(const int32_t* targets, size_t n, int32_t ignore_index) {
   std::vector<int64_t> rows;
@@ -78,9 +84,8 @@ class CrossEntropyBackward : public mx::Primitive {
         std::fill(block_gradient.begin(), block_gradient.begin() + count * d, 0.0f);
         for (size_t v0 = 0; v0 < v; v0 += vocab_chunk) {
           size_t width = std::min(vocab_chunk, v - v0);
-          cblas_sgemm(kRowMajor, kNoTrans, kTrans, count, width, d, 1.0f, block.data(), d, weight + v0 * d, d, 0.0f,
-                      logits.data(), width);
-          parallel_for(count, std::max<size_t>(1, 16384 / width), [&](size_t b, size_t e) {
+          chunk_logits(block.data(), count, weight, v0, width, d, logits.data());
+          parallel_for(count, row_grain(width), [&](size_t b, size_t e) {
             TEMPER_DISPATCH(cross_entropy_gradient_rows, logits.data(), width, v0, block_targets.data(), block_lse.data(),
                             coefficient.data(), b, e);
           });
@@ -144,9 +149,8 @@ class CrossEntropyForward : public mx::Primitive {
         }
         for (size_t v0 = 0; v0 < v; v0 += vocab_chunk) {
           size_t width = std::min(vocab_chunk, v - v0);
-          cblas_sgemm(kRowMajor, kNoTrans, kTrans, count, width, d, 1.0f, block.data(), d, weight + v0 * d, d, 0.0f,
-                      logits.data(), width);
-          parallel_for(count, std::max<size_t>(1, 16384 / width), [&](size_t b, size_t e) {
+          chunk_logits(block.data(), count, weight, v0, width, d, logits.data());
+          parallel_for(count, row_grain(width), [&](size_t b, size_t e) {
             TEMPER_DISPATCH(cross_entropy_fold_rows, logits.data(), width, v0, block_targets.data(), running_max.data(),
                             running_sum.data(), running_dot.data(), target_logit.data(), options.entropy, b, e);
           });

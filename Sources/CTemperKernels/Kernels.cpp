@@ -8,10 +8,6 @@ namespace temper::kernels {
 
 namespace {
 
-// Below this many elements per thread, splitting costs more than it saves.
-constexpr size_t kElementGrain = 16384;
-
-size_t row_grain(size_t width) { return std::max<size_t>(1, kElementGrain / std::max<size_t>(width, 1)); }
 
 /// Float32 and row-contiguous, as the kernels read their inputs.
 mx::array prepared(const mx::array& x, const char* op) {

@@ -7,8 +7,6 @@ namespace temper::kernels {
 
 namespace {
 
-constexpr size_t kGrain = 16384;
-
 /// Inputs: k parameters, k gradients, k first moments, k second moments (float32, each group in
 /// the same order). Outputs: k parameters, k first moments, k second moments.
 class AdamWUpdate : public mx::Primitive {
@@ -40,7 +38,7 @@ class AdamWUpdate : public mx::Primitive {
         float* p_out = out[j].template data<float>();
         float* m_out = out[k + j].template data<float>();
         float* v_out = out[2 * k + j].template data<float>();
-        parallel_for(in[j].size(), kGrain, [&](size_t b, size_t e) {
+        parallel_for(in[j].size(), kElementGrain, [&](size_t b, size_t e) {
           TEMPER_DISPATCH(adamw_update, p, g, m, v, p_out, m_out, v_out, step, b, e);
         }, 8);
       }
@@ -67,7 +65,7 @@ class BlockDequantize : public mx::UnaryPrimitive {
     dispatch(stream(), inputs, outputs, [format = format_, block = block_size_](auto& in, auto& out) {
       const float* absmax = in[1].template data<float>();
       float* values = out[0].template data<float>();
-      parallel_for(out[0].size(), kGrain, [&](size_t b, size_t e) {
+      parallel_for(out[0].size(), kElementGrain, [&](size_t b, size_t e) {
         if (format == BlockFormat::nf4) {
           TEMPER_DISPATCH(nf4_dequantize, in[0].template data<uint8_t>(), absmax, values, block, b, e);
         } else {
