@@ -33,11 +33,8 @@ final class ErrorSink: Sendable {
 /// - Throws: the first ``MLXError`` raised by an op in `body`, or what `body` throws.
 public func withErrorHandling<R>(_ body: () throws -> R) throws -> R {
     let sink = ErrorSink()
-    let result = try ErrorSink.$current.withValue(sink) {
-        let value = try body()
-        // Evaluate nothing here: failures from lazy evaluation surface from eval calls in `body`.
-        return value
-    }
+    // Failures of lazy evaluation surface from the eval or read-back calls inside `body`.
+    let result = try ErrorSink.$current.withValue(sink) { try body() }
     if let error = sink.first { throw error }
     return result
 }

@@ -50,12 +50,17 @@ struct KernelsBench: ParsableCommand {
     }
 
     func run() throws {
+        // The peer script lives in the checkout this binary was built from.
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let script = root.appendingPathComponent("Tools/bench/kernels_peer.py")
+        if !noPeer && !FileManager.default.fileExists(atPath: script.path) {
+            throw ValidationError("\(script.path) not found: run from the Temper checkout this binary was built from, or pass --no-peer")
+        }
         let python = noPeer ? nil : try python ?? Self.makeVenv(root: root)
         var cases = KernelBenchmark.defaultCases()
         if let only { cases = cases.filter { $0.op.contains(only) } }
         let benchmark = KernelBenchmark(
-            rounds: rounds, python: python, peerScript: root.appendingPathComponent("Tools/bench/kernels_peer.py").path,
+            rounds: rounds, python: python, peerScript: script.path,
             contentionLimit: contentionLimit, cases: cases)
         let rows = try benchmark.run { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         print(KernelBenchmark.table(rows))
