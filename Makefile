@@ -21,6 +21,7 @@ $(DEPS_STAMP): Tools/setup-deps.sh
 
 deps: $(DEPS_STAMP)
 	@MLX_WHEEL=$(MLX_WHEEL) MLX_VERSION=$(MLX_VERSION) ./Tools/setup-deps.sh
+	@./Tools/setup-assets.sh
 
 build: deps
 	$(SWIFT) build -c release --product temper

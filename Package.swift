@@ -29,6 +29,8 @@ let package = Package(
     products: [
         .library(name: "TemperCore", targets: ["TemperCore"]),
         .library(name: "TemperNN", targets: ["TemperNN"]),
+        .library(name: "TemperTokenizers", targets: ["TemperTokenizers"]),
+        .library(name: "TemperModels", targets: ["TemperModels"]),
         .executable(name: "temper", targets: ["temper"]),
     ],
     dependencies: [
@@ -60,13 +62,20 @@ let package = Package(
         ),
         .target(name: "TemperCore", dependencies: ["CMLXShim"], swiftSettings: swiftSettings),
         .target(name: "TemperNN", dependencies: ["TemperCore"], swiftSettings: swiftSettings),
-        .target(name: "TemperBench", dependencies: ["TemperCore"], swiftSettings: swiftSettings),
+        // Pure Swift (no MLX): byte-level BPE, GGUF metadata, Jinja chat templates.
+        .target(name: "TemperTokenizers", swiftSettings: swiftSettings),
+        .target(
+            name: "TemperModels", dependencies: ["TemperNN", "TemperTokenizers"],
+            swiftSettings: swiftSettings),
+        .target(
+            name: "TemperBench", dependencies: ["TemperCore", "TemperModels"],
+            swiftSettings: swiftSettings),
         .target(
             name: "TemperTestSupport", dependencies: ["TemperCore"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "temper",
             dependencies: [
-                "TemperCore", "TemperNN", "TemperBench",
+                "TemperCore", "TemperNN", "TemperTokenizers", "TemperModels", "TemperBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -76,6 +85,12 @@ let package = Package(
             resources: [.copy("Fixtures")], swiftSettings: swiftSettings),
         .testTarget(
             name: "TemperNNTests", dependencies: ["TemperNN", "TemperTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TemperTokenizersTests",
+            dependencies: ["TemperTokenizers", "TemperTestSupport"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TemperModelsTests", dependencies: ["TemperModels", "TemperTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "TemperCLITests", dependencies: ["temper"], swiftSettings: swiftSettings),
