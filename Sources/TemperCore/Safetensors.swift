@@ -145,11 +145,13 @@ public enum Safetensors {
         return TensorFile(tensors: tensors, metadata: metadata)
     }
 
-    /// Loads a model folder's weights: `model.safetensors.index.json` when present, else every
-    /// `*.safetensors` file in the folder.
+    /// Loads a model folder's weights: `model.safetensors.index.json` when present, else
+    /// `model.safetensors`, else every `*.safetensors` file in the folder.
     public static func loadDirectory(_ folder: URL) throws -> TensorFile {
         let index = folder.appendingPathComponent("model.safetensors.index.json")
         if FileManager.default.fileExists(atPath: index.path) { return try loadSharded(index: index) }
+        let single = folder.appendingPathComponent("model.safetensors")
+        if FileManager.default.fileExists(atPath: single.path) { return try load(single) }
         let files = (try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []
         let shards = files.filter { $0.hasSuffix(".safetensors") }.sorted()
         guard !shards.isEmpty else { throw WeightsFileError.fileNotFound(path: folder.appendingPathComponent("model.safetensors").path) }

@@ -1,0 +1,222 @@
+import TemperCore
+import TemperNN
+
+/// Where each token of a forward pass sits: its rotary position and, for padded or packed
+/// batches, which sample it belongs to (attention stays within a sample; padding is -1).
+public struct TokenLayout {
+    /// [B, T] integer positions.
+    public var positions: Tensor
+    /// [B, T] integer sample ids of the new tokens, or nil when every row is one whole sample.
+    public var segments: Tensor?
+
+    public init(positions: Tensor, segments: Tensor? = nil) {
+        self.positions = positions
+        self.segments = segments
+    }
+
+    /// Positions offset..<offset+T for every row, no padding.
+    public static func contiguous(batch: Int, length: Int, offset: Int = 0) -> TokenLayout {
+        let row = Tensor.arange(Double(offset), Double(offset + length), dtype: .int32)
+        return TokenLayout(positions: row.reshaped(1, length).broadcast(to: [batch, length]))
+    }
+}
+
+/// Grouped-query self-attention with RoPE, optional q/k/v bias and optional per-head q/k RMSNorm.
+public final class Attention: Module {
+    public let qProj, kProj, vProj, oProj: Linear
+    public let qNorm, kNorm: RMSNorm?
+    let headCount, keyValueHeadCount, headDimension: Int
+
+    init(_ config: ModelConfiguration) {
+        let (hidden, dh) = (config.hiddenSize, config.headDimension)
+        func linear(_ input: Int, _ output: Int, bias: Bool) -> Linear {
+            Linear(weight: Tensor.zeros([output, input]), bias: bias ? Tensor.zeros([output]) : nil)
+        }
+        qProj = linear(hidden, config.headCount * dh, bias: config.attentionBias)
+        kProj = linear(hidden, config.keyValueHeadCount * dh, bias: config.attentionBias)
+        vProj = linear(hidden, config.keyValueHeadCount * dh, bias: config.attentionBias)
+        oProj = linear(config.headCount * dh, hidden, bias: config.outputProjectionBias)
+        qNorm = config.queryKeyNorm ? RMSNorm(dimensions: dh, eps: config.rmsNormEps) : nil
+        kNorm = config.queryKeyNorm ? RMSNorm(dimensions: dh, eps: config.rmsNormEps) : nil
+        headCount = config.headCount
+        keyValueHeadCount = config.keyValueHeadCount
+        headDimension = dh
+    }
+
+    public var ownParameters: [String: Tensor] { [:] }
+    public func setOwnParameter(_ name: String, _ value: Tensor) {}
+    public var children: [String: any Module] {
+        var result: [String: any Module] = ["q_proj": qProj, "k_proj": kProj, "v_proj": vProj, "o_proj": oProj]
+        if let qNorm, let kNorm {
+            result["q_norm"] = qNorm
+            result["k_norm"] = kNorm
+        }
+        return result
+    }
+
+    func callAsFunction(
+        _ x: Tensor, rope: RotaryEmbedding, angles: (cos: Tensor, sin: Tensor),
+        layout: TokenLayout, cache: LayerCache?
+    ) -> Tensor {
+        let (batch, length) = (x.dim(0), x.dim(1))
+        func heads(_ t: Tensor, _ count: Int) -> Tensor {
+            t.reshaped(batch, length, count, headDimension)
+        }
+        var q = heads(qProj(x), headCount)
+        var k = heads(kProj(x), keyValueHeadCount)
+        let v = heads(vProj(x), keyValueHeadCount).transposed(0, 2, 1, 3)
+        if let qNorm, let kNorm {
+            q = qNorm(q)
+            k = kNorm(k)
+        }
+        q = rope.apply(q.transposed(0, 2, 1, 3), cos: angles.cos, sin: angles.sin)
+        k = rope.apply(k.transposed(0, 2, 1, 3), cos: angles.cos, sin: angles.sin)
+
+        var keys = k, values = v
+        var segments: Kernels.Segments?
+        if let cache {
+            (keys, values) = cache.append(keys: k, values: v, segments: layout.segments)
+            if let keySegments = cache.segments {
+                let querySegments = layout.segments
+                    ?? Tensor.zeros([batch, length], dtype: .int32)
+                segments = Kernels.Segments(queries: querySegments, keys: keySegments)
+            }
+        } else if let ids = layout.segments {
+            segments = Kernels.Segments(ids)
+        }
+        let scale = 1 / Float(headDimension).squareRoot()
+        let out = Kernels.attention(
+            queries: q, keys: keys, values: values, scale: scale, causal: true, segments: segments)
+        return oProj(out.transposed(0, 2, 1, 3).reshaped(batch, length, headCount * headDimension))
+    }
+}
+
+/// The gated feed-forward block: down(silu(gate(x)) · up(x)).
+public final class FeedForward: Module {
+    public let gateProj, upProj, downProj: Linear
+
+    init(_ config: ModelConfiguration) {
+        let (hidden, inner) = (config.hiddenSize, config.intermediateSize)
+        let bias = config.mlpBias
+        gateProj = Linear(weight: Tensor.zeros([inner, hidden]), bias: bias ? Tensor.zeros([inner]) : nil)
+        upProj = Linear(weight: Tensor.zeros([inner, hidden]), bias: bias ? Tensor.zeros([inner]) : nil)
+        downProj = Linear(weight: Tensor.zeros([hidden, inner]), bias: bias ? Tensor.zeros([hidden]) : nil)
+    }
+
+    public var ownParameters: [String: Tensor] { [:] }
+    public func setOwnParameter(_ name: String, _ value: Tensor) {}
+    public var children: [String: any Module] {
+        ["gate_proj": gateProj, "up_proj": upProj, "down_proj": downProj]
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        downProj(Kernels.swiGLU(gate: gateProj(x), up: upProj(x)))
+    }
+}
+
+/// One pre-norm transformer block.
+public final class DecoderLayer: Module {
+    public let selfAttention: Attention
+    public let mlp: FeedForward
+    public let inputNorm, postAttentionNorm: RMSNorm
+
+    init(_ config: ModelConfiguration) {
+        selfAttention = Attention(config)
+        mlp = FeedForward(config)
+        inputNorm = RMSNorm(dimensions: config.hiddenSize, eps: config.rmsNormEps)
+        postAttentionNorm = RMSNorm(dimensions: config.hiddenSize, eps: config.rmsNormEps)
+    }
+
+    public var ownParameters: [String: Tensor] { [:] }
+    public func setOwnParameter(_ name: String, _ value: Tensor) {}
+    public var children: [String: any Module] {
+        ["self_attn": selfAttention, "mlp": mlp, "input_layernorm": inputNorm,
+         "post_attention_layernorm": postAttentionNorm]
+    }
+
+    func callAsFunction(
+        _ x: Tensor, rope: RotaryEmbedding, angles: (cos: Tensor, sin: Tensor),
+        layout: TokenLayout, cache: LayerCache?
+    ) -> Tensor {
+        let h = x + selfAttention(inputNorm(x), rope: rope, angles: angles, layout: layout, cache: cache)
+        return h + mlp(postAttentionNorm(h))
+    }
+}
+
+/// The decoder stack (`model.*` in checkpoints).
+public final class DecoderStack: Module {
+    public let embedTokens: Embedding
+    public let layers: [DecoderLayer]
+    public let norm: RMSNorm
+
+    init(_ config: ModelConfiguration) {
+        embedTokens = Embedding(weight: Tensor.zeros([config.vocabularySize, config.hiddenSize]))
+        layers = (0..<config.layerCount).map { _ in DecoderLayer(config) }
+        norm = RMSNorm(dimensions: config.hiddenSize, eps: config.rmsNormEps)
+    }
+
+    public var ownParameters: [String: Tensor] { [:] }
+    public func setOwnParameter(_ name: String, _ value: Tensor) {}
+    public var children: [String: any Module] {
+        var result: [String: any Module] = ["embed_tokens": embedTokens, "norm": norm]
+        for (index, layer) in layers.enumerated() { result["layers.\(index)"] = layer }
+        return result
+    }
+}
+
+/// A decoder-only language model of the Llama / Qwen2 / Qwen3 families, with Hugging Face
+/// parameter names (`model.layers.0.self_attn.q_proj.weight`, `lm_head.weight`).
+public final class CausalLanguageModel: Module {
+    public let configuration: ModelConfiguration
+    public let model: DecoderStack
+    /// nil when the output projection is tied to the token embedding.
+    public let lmHead: Linear?
+    public let rope: RotaryEmbedding
+
+    /// A model with zero weights (lazy; nothing is allocated until used), to be loaded into.
+    public init(configuration: ModelConfiguration) {
+        self.configuration = configuration
+        model = DecoderStack(configuration)
+        lmHead = configuration.tieWordEmbeddings
+            ? nil
+            : Linear(weight: Tensor.zeros([configuration.vocabularySize, configuration.hiddenSize]))
+        rope = RotaryEmbedding(
+            headDimension: configuration.headDimension, base: configuration.ropeTheta,
+            scaling: configuration.ropeScaling)
+    }
+
+    public var ownParameters: [String: Tensor] { [:] }
+    public func setOwnParameter(_ name: String, _ value: Tensor) {}
+    public var children: [String: any Module] {
+        var result: [String: any Module] = ["model": model]
+        if let lmHead { result["lm_head"] = lmHead }
+        return result
+    }
+
+    /// The [V, D] matrix that maps hidden states to logits (the embedding when tied).
+    public var outputWeight: Tensor { lmHead?.weight ?? model.embedTokens.weight }
+
+    /// Final-norm hidden states [B, T, D] for token ids [B, T]; the input of the LM head (and of
+    /// the fused cross-entropy in training).
+    public func hiddenStates(_ ids: Tensor, layout: TokenLayout? = nil, cache: KVCache? = nil) -> Tensor {
+        let (batch, length) = (ids.dim(0), ids.dim(1))
+        let layout = layout ?? .contiguous(batch: batch, length: length, offset: cache?.length ?? 0)
+        let angles = rope.angles(positions: layout.positions)
+        var h = model.embedTokens(ids)
+        for (index, layer) in model.layers.enumerated() {
+            h = layer(h, rope: rope, angles: angles, layout: layout, cache: cache?.layers[index])
+        }
+        return model.norm(h)
+    }
+
+    /// Logits [B, T, V] for token ids [B, T].
+    public func callAsFunction(_ ids: Tensor, layout: TokenLayout? = nil, cache: KVCache? = nil) -> Tensor {
+        logits(hiddenStates(ids, layout: layout, cache: cache))
+    }
+
+    /// Logits for hidden states [..., D].
+    public func logits(_ hidden: Tensor) -> Tensor {
+        if let lmHead { return lmHead(hidden) }
+        return hidden.matmul(model.embedTokens.weight.mT)
+    }
+}

@@ -1,0 +1,56 @@
+import Foundation
+import TemperCore
+
+/// Rotary position embedding (Su et al. 2021) in the "rotate half" layout of transformers' Llama
+/// and Qwen, at explicit per-token positions so that left-padded batches, KV-cache decoding and
+/// packed sequences (positions restarting per sample) all go through one path.
+public struct RotaryEmbedding: Sendable {
+    /// θᵢ for i in 0..<headDimension/2, after any context-extension scaling, in float32 as
+    /// transformers computes them.
+    public let inverseFrequencies: [Float]
+
+    public init(headDimension: Int, base: Float, scaling: RopeScaling) {
+        let half = headDimension / 2
+        let base = Double(base)
+        // transformers: 1 / base^(arange(0, d, 2).float() / d), in float32.
+        var frequencies = (0..<half).map { i -> Float in
+            let exponent = Float(2 * i) / Float(headDimension)
+            return 1 / Float(Foundation.pow(base, Double(exponent)))
+        }
+        switch scaling {
+        case .none:
+            break
+        case .linear(let factor):
+            frequencies = frequencies.map { $0 / factor }
+        case .llama3(let factor, let low, let high, let original):
+            let lowFrequencyWavelength = Float(original) / low
+            let highFrequencyWavelength = Float(original) / high
+            frequencies = frequencies.map { frequency in
+                let wavelength = 2 * Float.pi / frequency
+                if wavelength < highFrequencyWavelength { return frequency }
+                if wavelength > lowFrequencyWavelength { return frequency / factor }
+                let smooth = (Float(original) / wavelength - low) / (high - low)
+                return (1 - smooth) * frequency / factor + smooth * frequency
+            }
+        }
+        inverseFrequencies = frequencies
+    }
+
+    /// cos and sin of position × θ for positions [B, T] (integer), each [B, 1, T, D/2] to broadcast
+    /// over heads.
+    public func angles(positions: Tensor) -> (cos: Tensor, sin: Tensor) {
+        let (batch, length) = (positions.dim(0), positions.dim(1))
+        let theta = Tensor(inverseFrequencies).reshaped(1, 1, inverseFrequencies.count)
+        let angles = (positions.asType(.float32).reshaped(batch, length, 1) * theta)
+            .reshaped(batch, 1, length, inverseFrequencies.count)
+        return (angles.cos(), angles.sin())
+    }
+
+    /// Rotates x: [B, H, T, D] by the angles from `angles(positions:)`.
+    public func apply(_ x: Tensor, cos: Tensor, sin: Tensor) -> Tensor {
+        let half = x.dim(-1) / 2
+        let first = x[TensorIndex.ellipsis, ..<half]
+        let second = x[TensorIndex.ellipsis, half...]
+        return Tensor.concatenated([first * cos - second * sin, second * cos + first * sin], axis: -1)
+    }
+}
