@@ -269,7 +269,7 @@ public enum Safetensors {
 }
 
 /// Writes through a temporary file in the destination's folder, then renames it into place.
-func writeAtomically(to url: URL, _ write: (URL) throws -> Void) throws {
+public func writeAtomically(to url: URL, _ write: (URL) throws -> Void) throws {
     let folder = url.deletingLastPathComponent()
     try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
     // The temporary name keeps the extension: MLX appends ".safetensors"/".gguf" to paths without it.

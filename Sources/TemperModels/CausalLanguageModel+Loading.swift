@@ -64,7 +64,7 @@ extension CausalLanguageModel {
 
 /// Writes data to a temporary name beside `url`, then renames it into place.
 public func writeFileAtomically(_ data: Data, to url: URL) throws {
-    try data.write(to: url, options: .atomic)
+    try writeAtomically(to: url) { try data.write(to: $0) }
 }
 
 extension ModelConfiguration {

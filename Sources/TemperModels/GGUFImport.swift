@@ -178,3 +178,34 @@ struct GGUFFields {
         return nil
     }
 }
+
+extension GGUFConversion {
+    /// Writes a Hugging Face folder from a GGUF model: `config.json`, `generation_config.json`,
+    /// `model.safetensors` (dequantized, in `dtype`), and the tokenizer files built from the
+    /// GGUF's `tokenizer.ggml.*` metadata.
+    @discardableResult
+    public static func importModel(from url: URL, to directory: URL, dtype: DType = .float32) throws -> ImportReport {
+        let (configuration, tensors, file) = try readModel(url)
+        let model = CausalLanguageModel(configuration: configuration)
+        try model.loadWeights(tensors, source: url.path)
+        var saved = configuration
+        saved.storageDType = dtype.huggingFaceName
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        try model.save(to: directory, dtype: dtype, configJSON: try saved.jsonData(dtype: dtype))
+        var generation: [String: Any] = ["do_sample": false]
+        if let bos = configuration.bosTokenID { generation["bos_token_id"] = bos }
+        if let eos = configuration.eosTokenIDs.first { generation["eos_token_id"] = eos }
+        try writeFileAtomically(
+            try JSONSerialization.data(withJSONObject: generation, options: [.prettyPrinted, .sortedKeys]),
+            to: directory.appendingPathComponent("generation_config.json"))
+        try writeTokenizerFiles(from: url, to: directory)
+        var types: [String: Int] = [:]
+        for name in file.tensors.keys where name.hasSuffix(".weight") {
+            let stem = String(name.dropLast(".weight".count))
+            types[file.tensors[stem + ".scales"] != nil ? "quantized" : "\(file.tensors[name]!.dtype)", default: 0] += 1
+        }
+        return ImportReport(
+            configuration: saved, tensorTypes: types,
+            parameterCount: model.parameterCount)
+    }
+}
