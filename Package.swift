@@ -31,6 +31,7 @@ let package = Package(
         .library(name: "TemperNN", targets: ["TemperNN"]),
         .library(name: "TemperTokenizers", targets: ["TemperTokenizers"]),
         .library(name: "TemperModels", targets: ["TemperModels"]),
+        .library(name: "TemperData", targets: ["TemperData"]),
         .executable(name: "temper", targets: ["temper"]),
     ],
     dependencies: [
@@ -68,6 +69,9 @@ let package = Package(
             name: "TemperModels", dependencies: ["TemperNN", "TemperTokenizers"],
             swiftSettings: swiftSettings),
         .target(
+            name: "TemperData", dependencies: ["TemperTokenizers", "TemperModels"],
+            swiftSettings: swiftSettings),
+        .target(
             name: "TemperBench", dependencies: ["TemperCore", "TemperModels"],
             swiftSettings: swiftSettings),
         .target(
@@ -91,6 +95,9 @@ let package = Package(
             dependencies: ["TemperTokenizers", "TemperTestSupport"], swiftSettings: swiftSettings),
         .testTarget(
             name: "TemperModelsTests", dependencies: ["TemperModels", "TemperTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TemperDataTests", dependencies: ["TemperData", "TemperTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "TemperCLITests", dependencies: ["temper"], swiftSettings: swiftSettings),
