@@ -41,19 +41,51 @@ public enum Packer {
                 lengths[$0.element] != lengths[$1.element]
                     ? lengths[$0.element] > lengths[$1.element] : $0.offset < $1.offset
             }.map(\.element)
+            // Free space per row in a max segment tree, so "first row with room" is O(log rows).
             var rows: [[Int]] = []
-            var free: [Int] = []
+            var free = MaxTree(count: sorted.count)
             for index in sorted {
-                if let row = free.firstIndex(where: { $0 >= lengths[index] }) {
+                if let row = free.firstIndex(atLeast: lengths[index]), row < rows.count {
                     rows[row].append(index)
                     free[row] -= lengths[index]
                 } else {
                     rows.append([index])
-                    free.append(capacity - lengths[index])
+                    free[rows.count - 1] = capacity - lengths[index]
                 }
             }
             return rows
         }
+    }
+}
+
+/// A max segment tree over `count` slots (all -1 at first) that finds the leftmost slot holding at
+/// least a value.
+struct MaxTree {
+    private var size = 1
+    private var nodes: [Int]
+
+    init(count: Int) {
+        while size < max(count, 1) { size *= 2 }
+        nodes = [Int](repeating: -1, count: 2 * size)
+    }
+
+    subscript(slot: Int) -> Int {
+        get { nodes[size + slot] }
+        set {
+            var node = size + slot
+            nodes[node] = newValue
+            while node > 1 {
+                node /= 2
+                nodes[node] = max(nodes[2 * node], nodes[2 * node + 1])
+            }
+        }
+    }
+
+    func firstIndex(atLeast value: Int) -> Int? {
+        guard nodes[1] >= value else { return nil }
+        var node = 1
+        while node < size { node = nodes[2 * node] >= value ? 2 * node : 2 * node + 1 }
+        return node - size
     }
 }
 

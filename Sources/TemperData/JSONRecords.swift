@@ -23,6 +23,8 @@ struct JSONParseFailure: Error, Equatable {
 /// and read the same on every platform.
 enum JSONRecords {
     static func parse(_ bytes: [UInt8]) -> [JSONRecord] {
+        // A UTF-8 byte order mark (Windows editors write one) is not JSON; skip it.
+        let bytes = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(bytes.dropFirst(3)) : bytes
         var scanner = JSONScanner(bytes: bytes)
         scanner.skipWhitespace()
         if scanner.peek == UInt8(ascii: "[") { return parseArray(&scanner) }

@@ -1,4 +1,5 @@
 import Foundation
+import TemperModels
 import TemperTokenizers
 
 /// What to do with records that fail validation.
@@ -167,5 +168,24 @@ public struct PreparedDataset: Sendable {
         report.train = TokenStatistics(train)
         report.eval = TokenStatistics(eval)
         return PreparedDataset(train: train, eval: eval, report: report)
+    }
+}
+
+extension PreparedDataset {
+    /// `prepare` with a loaded model's tokenizer and chat template.
+    public static func prepare(
+        trainFiles: [URL], evalFiles: [URL] = [], config: DataConfig, model: LanguageModel
+    ) throws -> PreparedDataset {
+        try prepare(
+            trainFiles: trainFiles, evalFiles: evalFiles, config: config, tokenizer: model.tokenizer,
+            chatTemplate: model.chatTemplate)
+    }
+}
+
+extension DataLoader {
+    /// The id to pad rows with: the tokenizer's pad token, else EOS, else 0. Padding is never
+    /// trained (-100) and never attended (segment -1), so the value only has to be a valid id.
+    public static func padTokenID(for tokenizer: Tokenizer) -> Int {
+        tokenizer.padTokenID ?? tokenizer.eosTokenID ?? 0
     }
 }

@@ -229,3 +229,28 @@ struct EncoderTests {
         #expect(instructions.format == .instruction)
     }
 }
+
+/// The converted SmolLM2-135M-Instruct folder, when setup has made it.
+enum SmolLM2 {
+    static let directory = TestPaths.repositoryRoot.appendingPathComponent(".deps/models/SmolLM2-135M-Instruct")
+    static var available: Bool {
+        FileManager.default.fileExists(atPath: directory.appendingPathComponent("tokenizer.json").path)
+    }
+}
+
+@Suite(.enabled(if: SmolLM2.available, "needs .deps/models/SmolLM2-135M-Instruct"))
+struct SmolLM2DataTests {
+    @Test func demoDatasetFitsIn128TokensAndTrainsTheSignature() throws {
+        let tokenizer = try Tokenizer.load(directory: SmolLM2.directory)
+        let template = try ChatTemplate(try #require(tokenizer.chatTemplate))
+        let data = try PreparedDataset.prepare(
+            trainFiles: [TestPaths.repositoryRoot.appendingPathComponent("Data/sft-demo.jsonl")],
+            config: DataConfig(maxLength: 128, lengthPolicy: .error), tokenizer: tokenizer, chatTemplate: template)
+        #expect(data.train.count == 168)
+        #expect(data.report.train.maxLength < 128)
+        for sample in data.train {
+            let runs = trainedRuns(sample.ids, sample.labels, tokenizer)
+            #expect(runs.allSatisfy { $0.hasSuffix("\n— Temper<|im_end|>\n") }, "\(runs)")
+        }
+    }
+}

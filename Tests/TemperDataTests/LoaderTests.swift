@@ -18,6 +18,28 @@ func synthetic(_ length: Int, base: Int = 0, line: Int = 1) -> TokenizedSample {
                 == [[4, 3], [0, 1], [2]])
     }
 
+    @Test func firstFitDecreasingMatchesALinearScan() {
+        var generator = SplitMix64(seed: 1)
+        let lengths = (0..<500).map { _ in 1 + generator.next(below: 64) }
+        let order = Shuffling.permutation(count: lengths.count, seed: 2)
+        var expected: [[Int]] = []
+        var free: [Int] = []
+        for index in order.enumerated().sorted(by: {
+            lengths[$0.element] != lengths[$1.element] ? lengths[$0.element] > lengths[$1.element] : $0.offset < $1.offset
+        }).map(\.element) {
+            if let row = free.firstIndex(where: { $0 >= lengths[index] }) {
+                expected[row].append(index)
+                free[row] -= lengths[index]
+            } else {
+                expected.append([index])
+                free.append(64 - lengths[index])
+            }
+        }
+        let rows = Packer.rows(lengths: lengths, order: order, capacity: 64, packing: .firstFitDecreasing)
+        #expect(rows == expected)
+        #expect(rows.allSatisfy { $0.reduce(0) { $0 + lengths[$1] } <= 64 })
+    }
+
     @Test func sequential() {
         #expect(
             Packer.rows(lengths: lengths, order: [0, 1, 2, 3, 4], capacity: 8, packing: .sequential)

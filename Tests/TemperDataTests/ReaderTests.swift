@@ -189,6 +189,12 @@ func fixture(_ name: String) -> URL { dataFixtures.appendingPathComponent(name) 
         #expect(trailing == JSONParseFailure(message: "unexpected characters after the value", line: 4, column: 10))
     }
 
+    @Test func byteOrderMarkIsSkipped() {
+        let records = JSONRecords.parse([0xEF, 0xBB, 0xBF] + Array("[{\"a\": 1}]".utf8))
+        #expect(records.count == 1)
+        #expect(records.first?.object != nil)
+    }
+
     @Test func lastLineWithoutNewlineAndCRLF() {
         let records = JSONRecords.parse(Array("{\"a\": 1}\r\n{\"a\": 2}".utf8))
         #expect(records.map(\.line) == [1, 2])
