@@ -230,18 +230,29 @@ struct EncoderTests {
     }
 }
 
-/// The converted SmolLM2-135M-Instruct folder, when setup has made it.
+/// The real SmolLM2-135M-Instruct tokenizer: from the converted model folder when setup has made it,
+/// else from the GGUF's tokenizer metadata.
 enum SmolLM2 {
     static let directory = TestPaths.repositoryRoot.appendingPathComponent(".deps/models/SmolLM2-135M-Instruct")
+    static let gguf = TestPaths.assets.appendingPathComponent("smollm2/SmolLM2-135M-Instruct.Q4_1.gguf")
     static var available: Bool {
         FileManager.default.fileExists(atPath: directory.appendingPathComponent("tokenizer.json").path)
+            || FileManager.default.fileExists(atPath: gguf.path)
+    }
+
+    static func tokenizer() throws -> Tokenizer {
+        if FileManager.default.fileExists(atPath: directory.appendingPathComponent("tokenizer.json").path) {
+            return try Tokenizer.load(directory: directory)
+        }
+        let files = try GGUFTokenizerConversion.files(from: try GGUFMetadata.read(gguf))
+        return try Tokenizer.load(tokenizerJSON: files.tokenizerJSON, tokenizerConfigJSON: files.tokenizerConfigJSON)
     }
 }
 
-@Suite(.enabled(if: SmolLM2.available, "needs .deps/models/SmolLM2-135M-Instruct"))
+@Suite(.enabled(if: SmolLM2.available, "needs the SmolLM2 model folder or GGUF from setup"))
 struct SmolLM2DataTests {
     @Test func demoDatasetFitsIn128TokensAndTrainsTheSignature() throws {
-        let tokenizer = try Tokenizer.load(directory: SmolLM2.directory)
+        let tokenizer = try SmolLM2.tokenizer()
         let template = try ChatTemplate(try #require(tokenizer.chatTemplate))
         let data = try PreparedDataset.prepare(
             trainFiles: [TestPaths.repositoryRoot.appendingPathComponent("Data/sft-demo.jsonl")],
@@ -252,5 +263,9 @@ struct SmolLM2DataTests {
             let runs = trainedRuns(sample.ids, sample.labels, tokenizer)
             #expect(runs.allSatisfy { $0.hasSuffix("\n— Temper<|im_end|>\n") }, "\(runs)")
         }
+        let first = try #require(data.train.first)
+        #expect(
+            tokenizer.decode(first.ids, skipSpecialTokens: false).hasPrefix(
+                "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"))
     }
 }
