@@ -21,6 +21,21 @@ public struct ColumnMapping: Codable, Sendable, Equatable {
 
     public init() {}
 
+    /// Keys missing from the JSON keep their defaults, so a recipe names only what it changes.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = ColumnMapping()
+        instruction = try container.decodeIfPresent([String].self, forKey: .instruction) ?? defaults.instruction
+        input = try container.decodeIfPresent([String].self, forKey: .input) ?? defaults.input
+        output = try container.decodeIfPresent([String].self, forKey: .output) ?? defaults.output
+        system = try container.decodeIfPresent([String].self, forKey: .system) ?? defaults.system
+        messages = try container.decodeIfPresent([String].self, forKey: .messages) ?? defaults.messages
+        role = try container.decodeIfPresent([String].self, forKey: .role) ?? defaults.role
+        content = try container.decodeIfPresent([String].self, forKey: .content) ?? defaults.content
+        text = try container.decodeIfPresent([String].self, forKey: .text) ?? defaults.text
+        roles = try container.decodeIfPresent([String: String].self, forKey: .roles) ?? defaults.roles
+    }
+
     func canonicalRole(_ name: String) -> String? {
         if ["system", "user", "assistant"].contains(name) { return name }
         return roles[name]

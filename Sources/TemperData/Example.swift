@@ -61,38 +61,38 @@ public struct Example: Sendable, Hashable {
 }
 
 extension Example {
-/// Checks that a conversation can be trained: an optional system message first, then user and
-/// assistant turns alternating, starting with the user and ending with the assistant, no empty
-/// user or assistant turn. Returns the first problem, or nil.
-public static func validateConversation(_ messages: [ChatMessage]) -> DataIssue.Reason? {
-    let start = messages.first?.role == "system" ? 1 : 0
-    for (index, message) in messages.enumerated() {
-        switch message.role {
-        case "system":
-            if index != 0 {
-                return .roleOrder("messages[\(index)] is 'system'; only messages[0] may be 'system'")
+    /// Checks that a conversation can be trained: an optional system message first, then user and
+    /// assistant turns alternating, starting with the user and ending with the assistant, no empty
+    /// user or assistant turn. Returns the first problem, or nil.
+    public static func validateConversation(_ messages: [ChatMessage]) -> DataIssue.Reason? {
+        let start = messages.first?.role == "system" ? 1 : 0
+        for (index, message) in messages.enumerated() {
+            switch message.role {
+            case "system":
+                if index != 0 {
+                    return .roleOrder("messages[\(index)] is 'system'; only messages[0] may be 'system'")
+                }
+                continue
+            case "user", "assistant":
+                break
+            default:
+                return .unknownRole(role: message.role, index: index)
             }
-            continue
-        case "user", "assistant":
-            break
-        default:
-            return .unknownRole(role: message.role, index: index)
+            if index == start, message.role != "user" {
+                return .roleOrder(
+                    "messages[\(index)] is '\(message.role)'; a conversation starts with 'user' (after an optional 'system')")
+            }
+            if index > start, message.role == messages[index - 1].role {
+                return .roleOrder("messages[\(index)] is a second '\(message.role)' in a row")
+            }
         }
-        if index == start, message.role != "user" {
-            return .roleOrder(
-                "messages[\(index)] is '\(message.role)'; a conversation starts with 'user' (after an optional 'system')")
+        if !messages.contains(where: { $0.role == "assistant" }) { return .noAssistantTurn }
+        if messages.last?.role == "user" { return .endsWithUserTurn }
+        for (index, message) in messages.enumerated() where message.role != "system" {
+            if message.content.allSatisfy(\.isWhitespace) {
+                return .emptyField("\(message.role) message messages[\(index)].content")
+            }
         }
-        if index > start, message.role == messages[index - 1].role {
-            return .roleOrder("messages[\(index)] is a second '\(message.role)' in a row")
-        }
-    }
-    if !messages.contains(where: { $0.role == "assistant" }) { return .noAssistantTurn }
-    if messages.last?.role == "user" { return .endsWithUserTurn }
-    for (index, message) in messages.enumerated() where message.role != "system" {
-        if message.content.allSatisfy(\.isWhitespace) {
-            return .emptyField("\(message.role) message messages[\(index)].content")
-        }
-    }
-    return nil
+        return nil
 }
 }

@@ -38,6 +38,31 @@ public struct DataConfig: Codable, Sendable, Equatable {
         self.evalFraction = evalFraction
         self.seed = seed
     }
+
+    /// Keys missing from the JSON keep their defaults; out-of-range values throw
+    /// `DecodingError.dataCorrupted` naming the key.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        let defaults = DataConfig()
+        format = try container.decodeIfPresent(DatasetFormat.self, forKey: .format)
+        columns = try container.decodeIfPresent(ColumnMapping.self, forKey: .columns) ?? defaults.columns
+        maxLength = try container.decodeIfPresent(Int.self, forKey: .maxLength) ?? defaults.maxLength
+        lengthPolicy = try container.decodeIfPresent(LengthPolicy.self, forKey: .lengthPolicy) ?? defaults.lengthPolicy
+        invalidRecordPolicy =
+            try container.decodeIfPresent(InvalidRecordPolicy.self, forKey: .invalidRecordPolicy)
+            ?? defaults.invalidRecordPolicy
+        trainOnPrompt = try container.decodeIfPresent(Bool.self, forKey: .trainOnPrompt) ?? defaults.trainOnPrompt
+        evalFraction = try container.decodeIfPresent(Double.self, forKey: .evalFraction) ?? defaults.evalFraction
+        seed = try container.decodeIfPresent(UInt64.self, forKey: .seed) ?? defaults.seed
+        guard maxLength > 0 else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .maxLength, in: container, debugDescription: "maxLength must be positive, got \(maxLength)")
+        }
+        guard evalFraction >= 0, evalFraction < 1 else {
+            throw DecodingError.dataCorruptedError(
+                forKey: .evalFraction, in: container, debugDescription: "evalFraction must be in [0, 1), got \(evalFraction)")
+        }
+    }
 }
 
 /// Token counts over a set of samples.

@@ -201,3 +201,23 @@ func fixture(_ name: String) -> URL { dataFixtures.appendingPathComponent(name) 
         #expect(records.allSatisfy { $0.object != nil })
     }
 }
+
+@Suite struct ConfigTests {
+    @Test func partialJSONKeepsDefaults() throws {
+        let json = #"{"maxLength": 256, "lengthPolicy": "drop", "columns": {"output": ["reply"]}, "format": "chat"}"#
+        let config = try JSONDecoder().decode(DataConfig.self, from: Data(json.utf8))
+        var expected = DataConfig(format: .chat, maxLength: 256, lengthPolicy: .drop)
+        expected.columns.output = ["reply"]
+        #expect(config == expected)
+        #expect(try JSONDecoder().decode(DataConfig.self, from: JSONEncoder().encode(expected)) == expected)
+    }
+
+    @Test func outOfRangeValuesThrow() {
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(DataConfig.self, from: Data(#"{"evalFraction": 1.5}"#.utf8))
+        }
+        #expect(throws: DecodingError.self) {
+            try JSONDecoder().decode(DataConfig.self, from: Data(#"{"maxLength": 0}"#.utf8))
+        }
+    }
+}
