@@ -94,5 +94,5 @@ extension Example {
             }
         }
         return nil
-}
+    }
 }
