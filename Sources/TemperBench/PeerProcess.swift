@@ -9,9 +9,9 @@ final class PeerProcess {
     private var buffer = Data()
 
     /// Starts `python script` and waits for its `{"ready": true, …}` line.
-    init(python: String, script: String) throws {
+    init(python: String, script: String, arguments: [String] = []) throws {
         process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = [script]
+        process.arguments = [script] + arguments
         process.standardInput = input
         process.standardOutput = output
         try process.run()

@@ -18,6 +18,7 @@ public enum GGUFConversion {
     /// q/k projection rows that llama.cpp permutes for its RoPE layout are put back in
     /// transformers' order.
     public static func readModel(_ url: URL) throws -> (ModelConfiguration, [String: Tensor], GGUF.File) {
+        try validateHeader(url)
         let file = try GGUF.load(url)
         let meta = GGUFFields(file: file, path: url.path)
         let architecture = try meta.string("general.architecture")

@@ -49,6 +49,8 @@ public struct GenerationStatistics: Sendable {
     public var prefillSeconds = 0.0
     public var decodeSeconds = 0.0
 
+    public init(promptTokens: Int = 0) { self.promptTokens = promptTokens }
+
     public var prefillTokensPerSecond: Double { Double(promptTokens) / max(prefillSeconds, 1e-9) }
     public var decodeTokensPerSecond: Double { Double(generatedTokens) / max(decodeSeconds, 1e-9) }
 }

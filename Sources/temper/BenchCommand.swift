@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run fixed workloads and report speed.",
-        subcommands: [MatmulBench.self, KernelsBench.self]
+        subcommands: [MatmulBench.self, KernelsBench.self, GenerateBench.self]
     )
 }
 
@@ -50,8 +50,7 @@ struct KernelsBench: ParsableCommand {
     }
 
     func run() throws {
-        // The peer script lives in the checkout this binary was built from.
-        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let root = checkoutRoot
         let script = root.appendingPathComponent("Tools/bench/kernels_peer.py")
         if !noPeer && !FileManager.default.fileExists(atPath: script.path) {
             throw ValidationError("\(script.path) not found: run from the Temper checkout this binary was built from, or pass --no-peer")
@@ -81,5 +80,53 @@ struct KernelsBench: ParsableCommand {
         process.waitUntilExit()
         guard process.terminationStatus == 0 else { throw ValidationError("Tools/bench/setup-venv.sh failed") }
         return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+}
+
+/// The checkout this binary was built from, where the peer scripts live.
+let checkoutRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent()
+
+struct GenerateBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Prefill and decode tokens/s of a model folder, against PyTorch + transformers.")
+
+    @Option(help: "A Hugging Face model folder (default: the converted SmolLM2-135M-Instruct).")
+    var model: String = checkoutRoot.appendingPathComponent(".deps/models/SmolLM2-135M-Instruct").path
+    @Option(help: "Batch sizes, comma separated.") var batches: String = "1,8"
+    @Option(help: "Prompt tokens per row.") var promptLength: Int = 128
+    @Option(help: "Generated tokens per row.") var newTokens: Int = 64
+    @Option(help: "Timed rounds; each runs Temper then PyTorch.") var rounds: Int = 3
+    @Option(help: "Python with torch and transformers for the peer (default: Tools/bench/setup-venv.sh).") var python: String?
+    @Flag(help: "Skip the PyTorch peer.") var noPeer = false
+    @Option(help: "Drop a round when other processes used more than this many cores.") var contentionLimit: Double = 0.25
+    @Option(help: "Also write the rows as JSON to this file.") var json: String?
+
+    func validate() throws {
+        guard rounds > 0, promptLength > 0, newTokens > 1 else {
+            throw ValidationError("--rounds and --prompt-length must be positive and --new-tokens at least 2")
+        }
+        guard batchSizes.count > 0 && batchSizes.allSatisfy({ $0 > 0 }) else {
+            throw ValidationError("--batches must be positive integers separated by commas, got '\(batches)'")
+        }
+    }
+
+    var batchSizes: [Int] { batches.split(separator: ",").compactMap { Int($0) } }
+
+    func run() throws {
+        let script = checkoutRoot.appendingPathComponent("Tools/bench/generate_peer.py")
+        let python = noPeer ? nil : try python ?? KernelsBench.makeVenv(root: checkoutRoot)
+        let benchmark = GenerateBenchmark(
+            modelDirectory: URL(fileURLWithPath: model), batches: batchSizes, promptLength: promptLength,
+            newTokens: newTokens, rounds: rounds, python: python, peerScript: script.path,
+            contentionLimit: contentionLimit)
+        let rows = try benchmark.run { log($0) }
+        print(GenerateBenchmark.table(rows))
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(rows).write(to: URL(fileURLWithPath: json))
+        }
     }
 }

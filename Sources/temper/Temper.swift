@@ -7,7 +7,10 @@ struct Temper: ParsableCommand {
         commandName: "temper",
         abstract: "Post-training for large language models: SFT, LoRA/QLoRA, DPO, GRPO.",
         version: "0.1.0",
-        subcommands: [BenchCommand.self, DemoCommand.self, InfoCommand.self]
+        subcommands: [
+            ConvertCommand.self, TokenizeCommand.self, GenerateCommand.self, ChatCommand.self,
+            BenchCommand.self, DemoCommand.self, InfoCommand.self,
+        ]
     )
 
     /// Usage errors (unknown flag, bad value) exit with 2, the POSIX convention, rather than

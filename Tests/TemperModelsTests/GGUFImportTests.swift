@@ -57,7 +57,7 @@ struct GGUFImportTests {
         }
     }
 
-    @Test("a corrupt GGUF is an error naming the file", .disabled("needs the GGUF header check"))
+    @Test("a corrupt or truncated GGUF is an error naming the file")
     func corruptFile() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("temper-gguf-\(UUID())")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
@@ -67,7 +67,16 @@ struct GGUFImportTests {
         #expect {
             _ = try GGUFConversion.readModel(bad)
         } throws: { error in
-            "\(error.localizedDescription)".contains(bad.path)
+            "\(error)".contains(bad.path)
+        }
+        // The real file cut in the middle of its tensor data.
+        let cut = folder.appendingPathComponent("cut.gguf")
+        let handle = try FileHandle(forReadingFrom: Self.gguf)
+        try handle.read(upToCount: 60_000_000)!.write(to: cut)
+        #expect {
+            _ = try GGUFConversion.readModel(cut)
+        } throws: { error in
+            "\(error)".contains(cut.path) && "\(error)".contains("truncated")
         }
     }
 }

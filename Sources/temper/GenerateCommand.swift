@@ -1,0 +1,140 @@
+import ArgumentParser
+import Foundation
+import TemperCore
+import TemperModels
+import TemperTokenizers
+
+/// Sampling flags shared by `generate` and `chat`.
+struct SamplingOptions: ParsableArguments {
+    @Option(help: "New tokens at most.") var maxTokens: Int = 256
+    @Option(help: "Sampling temperature; 0 is greedy.") var temperature: Float = 0
+    @Option(help: "Keep the k most likely tokens (0 = off).") var topK: Int = 0
+    @Option(help: "Nucleus sampling threshold (1 = off).") var topP: Float = 1
+    @Option(help: "Drop tokens below min-p × the top probability (0 = off).") var minP: Float = 0
+    @Option(help: "Repetition penalty (1 = off).") var repetitionPenalty: Float = 1
+    @Option(help: "Random seed for sampling.") var seed: UInt64 = 0
+    @Option(parsing: .singleValue, help: "Stop when this text appears (repeatable).") var stop: [String] = []
+
+    func validate() throws {
+        guard maxTokens > 0 else { throw ValidationError("--max-tokens must be positive, got \(maxTokens)") }
+        guard temperature >= 0 else { throw ValidationError("--temperature must be 0 or more, got \(temperature)") }
+        guard topK >= 0 else { throw ValidationError("--top-k must be 0 or more, got \(topK)") }
+        guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
+        guard minP >= 0 && minP < 1 else { throw ValidationError("--min-p must be in [0, 1), got \(minP)") }
+        guard repetitionPenalty > 0 else { throw ValidationError("--repetition-penalty must be positive") }
+    }
+
+    var parameters: GenerationParameters {
+        GenerationParameters(
+            maxNewTokens: maxTokens,
+            sampling: SamplingParameters(
+                temperature: temperature, topK: topK, topP: topP, minP: minP,
+                repetitionPenalty: repetitionPenalty),
+            seed: seed, stopStrings: stop)
+    }
+}
+
+struct GenerateCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "generate",
+        abstract: "Generate text from a prompt; only the generated text goes to stdout (statistics to stderr).")
+
+    @Option(help: "A Hugging Face model folder.") var model: String
+    @Option(help: "The prompt.") var prompt: String
+    @Flag(help: "Apply the model's chat template (a user turn plus the generation prompt).") var chat = false
+    @Option(help: "A system message (with --chat).") var system: String?
+    @OptionGroup var sampling: SamplingOptions
+
+    func run() throws {
+        let lm = try LanguageModel.load(directory: URL(fileURLWithPath: model))
+        let ids: [Int]
+        if chat {
+            var messages: [LanguageModel.Message] = []
+            if let system { messages.append(.init(role: "system", content: system)) }
+            messages.append(.init(role: "user", content: prompt))
+            ids = try lm.encodeChat(messages)
+        } else {
+            guard system == nil else { throw ValidationError("--system needs --chat") }
+            ids = lm.tokenizer.encode(prompt)
+        }
+        guard !ids.isEmpty else { throw ValidationError("the prompt encodes to no tokens") }
+        var stats = GenerationStatistics()
+        var stream = StreamingDetokenizer(tokenizer: lm.tokenizer, skipSpecialTokens: true)
+        let stdout = FileHandle.standardOutput
+        let stopStrings = !sampling.stop.isEmpty
+        let outputs = lm.generate(prompts: [ids], parameters: sampling.parameters, statistics: &stats) { _, token in
+            // With stop strings the text is printed once cut; otherwise it streams.
+            if !stopStrings { stdout.write(Data(stream.append(token).utf8)) }
+            return true
+        }
+        if stopStrings {
+            stdout.write(Data((outputs[0].text ?? "").utf8))
+        } else {
+            stdout.write(Data(stream.finish().utf8))
+        }
+        stdout.write(Data("\n".utf8))
+        log(String(
+            format: "[%d prompt tokens, %.1f tok/s prefill; %d generated, %.1f tok/s decode; finish: %@]",
+            stats.promptTokens, stats.prefillTokensPerSecond, stats.generatedTokens,
+            stats.decodeTokensPerSecond, outputs[0].finishReason.rawValue))
+    }
+}
+
+struct TokenizeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "tokenize",
+        abstract: "Print the token ids of a text as one JSON array (as transformers' tokenizer(text)[\"input_ids\"]).")
+
+    @Option(help: "A folder with tokenizer.json (or vocab.json + merges.txt).") var tokenizer: String
+    @Option(help: "The text to encode.") var text: String
+    @Flag(help: "Do not add BOS/EOS tokens.") var noSpecialTokens = false
+
+    func run() throws {
+        let loaded = try Tokenizer.load(directory: URL(fileURLWithPath: tokenizer))
+        let ids = loaded.encode(text, addSpecialTokens: !noSpecialTokens)
+        print("[" + ids.map(String.init).joined(separator: ", ") + "]")
+    }
+}
+
+struct ChatCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "chat",
+        abstract: "Chat with a model interactively; replies stream as they are generated.",
+        discussion: "Type a message and press return. /reset starts over, /quit (or end of input) leaves.")
+
+    @Option(help: "A Hugging Face model folder.") var model: String
+    @Option(help: "A system message.") var system: String?
+    @OptionGroup var sampling: SamplingOptions
+
+    func run() throws {
+        let lm = try LanguageModel.load(directory: URL(fileURLWithPath: model))
+        guard lm.chatTemplate != nil else {
+            throw ValidationError("\(model) has no chat template (tokenizer_config.json chat_template or chat_template.jinja)")
+        }
+        var messages: [LanguageModel.Message] = system.map { [.init(role: "system", content: $0)] } ?? []
+        let stdout = FileHandle.standardOutput
+        log("chatting with \(lm.directory.lastPathComponent); /reset, /quit")
+        while true {
+            stdout.write(Data("> ".utf8))
+            guard let line = readLine(strippingNewline: true) else { break }
+            let input = line.trimmingCharacters(in: .whitespaces)
+            if input.isEmpty { continue }
+            if input == "/quit" { break }
+            if input == "/reset" {
+                messages = system.map { [.init(role: "system", content: $0)] } ?? []
+                continue
+            }
+            messages.append(.init(role: "user", content: input))
+            let ids = try lm.encodeChat(messages)
+            var stream = StreamingDetokenizer(tokenizer: lm.tokenizer, skipSpecialTokens: true)
+            var stats = GenerationStatistics()
+            let output = lm.generate(prompts: [ids], parameters: sampling.parameters, statistics: &stats) { _, token in
+                stdout.write(Data(stream.append(token).utf8))
+                return true
+            }
+            stdout.write(Data((stream.finish() + "\n").utf8))
+            messages.append(.init(role: "assistant", content: output[0].text ?? ""))
+            log(String(format: "[%d tokens, %.1f tok/s]", stats.generatedTokens, stats.decodeTokensPerSecond))
+        }
+    }
+}
