@@ -32,10 +32,12 @@ let package = Package(
         .library(name: "TemperTokenizers", targets: ["TemperTokenizers"]),
         .library(name: "TemperModels", targets: ["TemperModels"]),
         .library(name: "TemperData", targets: ["TemperData"]),
+        .library(name: "TemperTraining", targets: ["TemperTraining"]),
         .executable(name: "temper", targets: ["temper"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // The only C++ with logic: MLX primitives for the CPU hot spots. -O3 always (a debug build of
@@ -72,6 +74,10 @@ let package = Package(
             name: "TemperData", dependencies: ["TemperTokenizers", "TemperModels"],
             swiftSettings: swiftSettings),
         .target(
+            name: "TemperTraining",
+            dependencies: ["TemperModels", "TemperData", "TemperNN", .product(name: "Yams", package: "Yams")],
+            swiftSettings: swiftSettings),
+        .target(
             name: "TemperBench", dependencies: ["TemperCore", "TemperModels"],
             swiftSettings: swiftSettings),
         .target(
@@ -79,7 +85,8 @@ let package = Package(
         .executableTarget(
             name: "temper",
             dependencies: [
-                "TemperCore", "TemperNN", "TemperTokenizers", "TemperModels", "TemperBench",
+                "TemperCore", "TemperNN", "TemperTokenizers", "TemperModels", "TemperData", "TemperTraining",
+                "TemperBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -98,6 +105,9 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "TemperDataTests", dependencies: ["TemperData", "TemperTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TemperTrainingTests", dependencies: ["TemperTraining", "TemperTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "TemperCLITests", dependencies: ["temper"], swiftSettings: swiftSettings),

@@ -1,9 +1,13 @@
 import TemperCore
 
-/// y = x · Wᵀ + b with W: [out, in], the `torch.nn.Linear` layout.
+/// y = x · Wᵀ + b with W: [out, in], the `torch.nn.Linear` layout, plus an optional low-rank
+/// adapter (LoRA) whose output is added.
 public final class Linear: Module {
     public var weight: Tensor
     public var bias: Tensor?
+    /// Trained while `weight` stays frozen; its tensors are the children `lora_A` and `lora_B`,
+    /// the names PEFT uses.
+    public var lora: LoRAAdapter?
 
     public init(weight: Tensor, bias: Tensor? = nil) {
         self.weight = weight
@@ -24,14 +28,70 @@ public final class Linear: Module {
         return result
     }
 
+    public var children: [String: any Module] {
+        guard let lora else { return [:] }
+        return ["lora_A": lora.a, "lora_B": lora.b]
+    }
+
     public func setOwnParameter(_ name: String, _ value: Tensor) {
         if name == "weight" { weight = value } else { bias = value }
     }
 
+    public var inputSize: Int { weight.dim(1) }
+    public var outputSize: Int { weight.dim(0) }
+
     /// x: [..., in] → [..., out].
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        if let bias { return bias.addmm(x.reshaped(-1, x.dim(-1)), weight.mT).reshaped(x.shape.dropLast() + [weight.dim(0)]) }
-        return x.matmul(weight.mT)
+        var y: Tensor
+        if let bias {
+            y = bias.addmm(x.reshaped(-1, x.dim(-1)), weight.mT).reshaped(x.shape.dropLast() + [weight.dim(0)])
+        } else {
+            y = x.matmul(weight.mT)
+        }
+        if let lora { y = y + lora(x) }
+        return y
+    }
+
+    /// W + scale · B·A: the weight with the adapter folded in (for merging).
+    public var mergedWeight: Tensor {
+        guard let lora else { return weight }
+        return weight + lora.b.weight.matmul(lora.a.weight) * Double(lora.scale)
+    }
+}
+
+/// A low-rank update scale · B(A(dropout(x))) (Hu et al. 2021, "LoRA"), initialized as PEFT:
+/// A Kaiming-uniform (bound 1/√in), B zeros, so the adapted layer starts equal to the base.
+public final class LoRAAdapter {
+    /// [rank, in].
+    public let a: Linear
+    /// [out, rank].
+    public let b: Linear
+    public let rank: Int
+    public let alpha: Float
+    /// alpha / rank, or alpha / √rank with rank-stabilized scaling (rsLoRA, Kalajdzievski 2023).
+    public let scale: Float
+    public let dropout: Float
+    /// Set per training step to draw the dropout mask; nil (evaluation) applies no dropout.
+    public var dropoutKey: Tensor?
+
+    public init(inputSize: Int, outputSize: Int, rank: Int, alpha: Float, dropout: Float = 0,
+                rankStabilized: Bool = false, key: Tensor) {
+        let bound = 1 / Float(inputSize).squareRoot()
+        a = Linear(weight: Random.uniform([rank, inputSize], low: -bound, high: bound, key: key))
+        b = Linear(weight: Tensor.zeros([outputSize, rank]))
+        self.rank = rank
+        self.alpha = alpha
+        self.dropout = dropout
+        scale = rankStabilized ? alpha / Float(rank).squareRoot() : alpha / Float(rank)
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        var input = x
+        if dropout > 0, let dropoutKey {
+            let keep = Random.bernoulli(1 - dropout, shape: x.shape, key: dropoutKey)
+            input = which(keep, x / Double(1 - dropout), Tensor.zeros(like: x))
+        }
+        return input.matmul(a.weight.mT).matmul(b.weight.mT) * Double(scale)
     }
 }
 

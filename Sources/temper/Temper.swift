@@ -8,7 +8,8 @@ struct Temper: ParsableCommand {
         abstract: "Post-training for large language models: SFT, LoRA/QLoRA, DPO, GRPO.",
         version: "0.1.0",
         subcommands: [
-            ConvertCommand.self, TokenizeCommand.self, GenerateCommand.self, ChatCommand.self,
+            SFTCommand.self, MergeCommand.self, ConvertCommand.self, TokenizeCommand.self,
+            GenerateCommand.self, ChatCommand.self,
             BenchCommand.self, DemoCommand.self, InfoCommand.self,
         ]
     )

@@ -1,0 +1,262 @@
+import Foundation
+import TemperCore
+import TemperData
+import TemperModels
+import TemperNN
+import TemperTokenizers
+
+/// What a finished run reports.
+public struct TrainingSummary: Sendable {
+    public var steps: Int
+    public var firstLoss: Float?
+    public var lastLoss: Float?
+    public var lastEvalLoss: Float?
+    public var trainableParameters: Int
+    public var totalParameters: Int
+    public var tokensPerSecond: Double
+    public var seconds: Double
+    public var output: URL
+}
+
+/// Supervised fine-tuning (full, LoRA) of a causal language model: one training loop with
+/// gradient accumulation, clipping, schedules, evaluation, atomic checkpoints with exact resume,
+/// progress lines and `metrics.jsonl`.
+public final class SFTTrainer {
+    public let recipe: Recipe
+    let log: (String) -> Void
+    let output: URL
+    var checkpoints: URL { output.appendingPathComponent("checkpoints") }
+
+    public init(recipe: Recipe, log: @escaping (String) -> Void) {
+        self.recipe = recipe
+        self.log = log
+        output = URL(fileURLWithPath: recipe.output)
+    }
+
+    /// Runs the recipe; with `resume`, continues from the newest checkpoint in the output folder.
+    public func run(resume: Bool = false) throws -> TrainingSummary {
+        try recipe.validate()
+        let start = Date()
+        let modelDirectory = URL(fileURLWithPath: recipe.model)
+        let lm = try LanguageModel.load(directory: modelDirectory)
+        let network = lm.network
+        let dataset = try PreparedDataset.prepare(
+            trainFiles: recipe.data.map { URL(fileURLWithPath: $0) },
+            evalFiles: recipe.evalData.map { URL(fileURLWithPath: $0) },
+            config: DataConfig(
+                maxLength: recipe.maxLength, lengthPolicy: .truncate,
+                invalidRecordPolicy: recipe.skipInvalidRecords ? .skip : .abort,
+                trainOnPrompt: recipe.trainOnPrompt, evalFraction: Double(recipe.evalFraction),
+                seed: recipe.seed),
+            model: lm)
+        log(dataset.report.summary)
+
+        switch recipe.method {
+        case .lora:
+            let count = try network.addLoRA(recipe.lora, seed: recipe.seed)
+            log("LoRA r=\(recipe.lora.rank) alpha=\(recipe.lora.alpha) on \(count) projections")
+        case .full:
+            break
+        case .qlora:
+            throw TrainingError.invalidRecipe(field: "method", reason: "qlora is not implemented yet; use lora or full")
+        }
+        let trainableNames = (recipe.method == .full ? network.parameters() : network.loraParameters).keys.sorted()
+        let totalParameters = network.parameterCount
+        let trainableCount = trainableNames.reduce(0) { $0 + network.parameters()[$1]!.size }
+        log(String(format: "trainable parameters: %d of %d (%.2f%%)", trainableCount, totalParameters,
+                   100 * Double(trainableCount) / Double(totalParameters)))
+
+        var loader = try DataLoader(
+            samples: dataset.train, batchSize: recipe.batchSize, maxLength: recipe.maxLength,
+            packing: recipe.packing ? .firstFitDecreasing : .none, shuffle: true, seed: recipe.seed,
+            padTokenID: DataLoader.padTokenID(for: lm.tokenizer))
+        let stepsPerEpoch = max(1, loader.batchesPerEpoch / recipe.gradAccum)
+        let totalSteps = recipe.maxSteps ?? max(1, Int((Float(stepsPerEpoch) * (recipe.epochs ?? 1)).rounded(.up)))
+        let schedule = LearningRateSchedule(
+            kind: LearningRateSchedule.Kind(rawValue: recipe.schedule)!, peak: recipe.learningRate,
+            warmupSteps: recipe.warmupSteps, totalSteps: totalSteps)
+        var optimizer = AdamW(beta1: recipe.beta1, beta2: recipe.beta2, eps: recipe.adamEps, weightDecay: recipe.weightDecay)
+
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        try writeFileAtomically(try recipe.jsonData(), to: output.appendingPathComponent("recipe.json"))
+        let metricsURL = output.appendingPathComponent("metrics.jsonl")
+        var firstStep = 0
+        if resume, let checkpoint = try latestCheckpoint() {
+            let state = try restore(checkpoint, network: network, optimizer: &optimizer)
+            firstStep = state.step
+            loader = try DataLoader(
+                samples: dataset.train, batchSize: recipe.batchSize, maxLength: recipe.maxLength,
+                packing: recipe.packing ? .firstFitDecreasing : .none, shuffle: true, seed: recipe.seed,
+                padTokenID: DataLoader.padTokenID(for: lm.tokenizer), cursor: state.cursor)
+            try MetricsLog.truncate(metricsURL, afterStep: firstStep)
+            log("resumed from \(checkpoint.lastPathComponent) at step \(firstStep)")
+        } else {
+            try? FileManager.default.removeItem(at: metricsURL)
+        }
+        let metrics = try MetricsLog(url: metricsURL)
+        log("training \(totalSteps) steps (\(stepsPerEpoch) per epoch), batch \(recipe.batchSize) × \(recipe.maxLength) tokens, grad accum \(recipe.gradAccum)")
+
+        let names = trainableNames
+        var firstLoss: Float?, lastLoss: Float?, lastEval: Float?
+        var tokensSeen = 0
+        let loopStart = Date()
+        var lastCheckpoint: String? = try latestCheckpoint()?.path
+        for step in firstStep..<totalSteps {
+            let stepStart = Date()
+            var batches: [Batch] = []
+            for _ in 0..<recipe.gradAccum {
+                if let batch = loader.next() { batches.append(batch) }
+            }
+            if batches.isEmpty { break }
+            let trained = batches.reduce(0) { $0 + $1.trainedTokenCount }
+            var parameters = network.parameters()
+            let current = names.map { parameters[$0]! }
+            var gradientSum: [Tensor]?
+            var lossSum = Tensor(Float(0))
+            network.setLoRADropout(key: recipe.lora.dropout > 0 ? Random.key(recipe.seed &+ UInt64(step) &* 7919) : nil)
+            for batch in batches {
+                let inputs = BatchTensors(batch)
+                let f = valueAndGrad { (trainable: [Tensor]) -> [Tensor] in
+                    try? network.update(parameters: Dictionary(uniqueKeysWithValues: zip(names, trainable)))
+                    let sum = Self.lossSum(network, inputs)
+                    return [sum / Double(max(trained, 1)), sum]
+                }
+                let (values, gradients) = f(current)
+                gradientSum = gradientSum.map { zip($0, gradients).map { $0 + $1 } } ?? gradients
+                lossSum = lossSum + values[1]
+                eval([lossSum] + gradientSum!)
+            }
+            try network.update(parameters: Dictionary(uniqueKeysWithValues: zip(names, current)))
+            let (clipped, norm) = clipGlobalNorm(
+                Dictionary(uniqueKeysWithValues: zip(names, gradientSum!)), maxNorm: recipe.maxGradNorm)
+            let rate = schedule.rate(at: step)
+            let updated = optimizer.update(
+                parameters: Dictionary(uniqueKeysWithValues: zip(names, current)), gradients: clipped,
+                learningRate: rate)
+            try network.update(parameters: updated)
+            eval(Array(updated.values) + Array(optimizer.state.values) + [norm])
+            parameters = [:]
+
+            let loss = lossSum.item(Float.self) / Float(max(trained, 1))
+            guard loss.isFinite else {
+                throw TrainingError.nonFiniteLoss(step: step + 1, checkpoint: lastCheckpoint)
+            }
+            firstLoss = firstLoss ?? loss
+            lastLoss = loss
+            let tokens = batches.reduce(0) { $0 + $1.tokenCount }
+            tokensSeen += tokens
+            let stepSeconds = Date().timeIntervalSince(stepStart)
+            let elapsed = Date().timeIntervalSince(loopStart)
+            let done = step + 1 - firstStep
+            let eta = elapsed / Double(done) * Double(totalSteps - step - 1)
+            try metrics.append([
+                "step": step + 1, "loss": Double(loss), "learning_rate": Double(rate),
+                "grad_norm": Double(norm.item(Float.self)), "tokens": tokens, "trained_tokens": trained,
+                "tokens_per_second": Double(tokens) / stepSeconds, "epoch": Double(loader.cursor.epoch),
+                "elapsed_seconds": elapsed,
+            ])
+            if (step + 1) % max(1, recipe.logEvery) == 0 || step + 1 == totalSteps {
+                log(String(format: "step %d/%d  loss %.4f  lr %.2e  grad norm %.3f  %.0f tok/s  ETA %@",
+                           step + 1, totalSteps, loss, rate, norm.item(Float.self),
+                           Double(tokens) / stepSeconds, Self.duration(eta)))
+            }
+            if recipe.evalEvery > 0 && (step + 1) % recipe.evalEvery == 0 && !dataset.eval.isEmpty {
+                lastEval = try evaluate(network, dataset.eval, lm: lm)
+                try metrics.append(["step": step + 1, "eval_loss": Double(lastEval!), "eval_perplexity": Foundation.exp(Double(lastEval!))])
+                log(String(format: "step %d  eval loss %.4f  perplexity %.2f", step + 1, lastEval!, Foundation.exp(Double(lastEval!))))
+            }
+            if recipe.saveEvery > 0 && (step + 1) % recipe.saveEvery == 0 && step + 1 < totalSteps {
+                lastCheckpoint = try saveCheckpoint(step: step + 1, network: network, names: names, optimizer: optimizer, cursor: loader.cursor).path
+            }
+        }
+        if !dataset.eval.isEmpty {
+            lastEval = try evaluate(network, dataset.eval, lm: lm)
+            try metrics.append(["step": totalSteps, "eval_loss": Double(lastEval!), "eval_perplexity": Foundation.exp(Double(lastEval!))])
+            log(String(format: "final eval loss %.4f  perplexity %.2f", lastEval!, Foundation.exp(Double(lastEval!))))
+        }
+        try saveOutputs(lm: lm, modelDirectory: modelDirectory)
+        _ = try saveCheckpoint(step: totalSteps, network: network, names: names, optimizer: optimizer, cursor: loader.cursor)
+        let seconds = Date().timeIntervalSince(start)
+        return TrainingSummary(
+            steps: totalSteps, firstLoss: firstLoss, lastLoss: lastLoss, lastEvalLoss: lastEval,
+            trainableParameters: trainableCount, totalParameters: totalParameters,
+            tokensPerSecond: Double(tokensSeen) / max(Date().timeIntervalSince(loopStart), 1e-9),
+            seconds: seconds, output: output)
+    }
+
+    /// A batch as tensors: next-token targets (labels shifted left, -100 where nothing is
+    /// trained) and, when rows hold several samples or padding, positions and segment ids.
+    struct BatchTensors {
+        var ids: Tensor
+        var targets: Tensor
+        var layout: TokenLayout
+
+        init(_ batch: Batch) {
+            let rows = batch.rowCount, length = batch.length
+            ids = Tensor(batch.ids.flatMap { $0 }, shape: [rows, length])
+            let targets = batch.labels.flatMap { Array($0.dropFirst()) + [Int32(ignoredLabel)] }
+            self.targets = Tensor(targets, shape: [rows * length])
+            let simple = batch.segments.allSatisfy { $0.allSatisfy { $0 == 0 } }
+            layout = TokenLayout(
+                positions: Tensor(batch.positions.flatMap { $0 }, shape: [rows, length]),
+                segments: simple ? nil : Tensor(batch.segments.flatMap { $0 }, shape: [rows, length]))
+        }
+    }
+
+    /// Σ −log p(target) over the batch's trained tokens, by the fused linear cross-entropy.
+    static func lossSum(_ network: CausalLanguageModel, _ inputs: BatchTensors) -> Tensor {
+        let hidden = network.hiddenStates(inputs.ids, layout: inputs.layout)
+        let flat = hidden.reshaped(-1, hidden.dim(-1))
+        return Kernels.linearCrossEntropy(
+            hidden: flat, weight: network.outputWeight, targets: inputs.targets,
+            ignoreIndex: Int32(ignoredLabel)).lossSum
+    }
+
+    /// Mean token loss over the eval samples (no dropout, no gradient).
+    func evaluate(_ network: CausalLanguageModel, _ samples: [TokenizedSample], lm: LanguageModel) throws -> Float {
+        network.setLoRADropout(key: nil)
+        var loader = try DataLoader(
+            samples: samples, batchSize: recipe.batchSize, maxLength: recipe.maxLength,
+            packing: recipe.packing ? .firstFitDecreasing : .none, shuffle: false, seed: 0,
+            padTokenID: DataLoader.padTokenID(for: lm.tokenizer), epochs: 1)
+        var total = 0.0, count = 0
+        while let batch = loader.next() {
+            let sum = Self.lossSum(network, BatchTensors(batch))
+            total += Double(sum.item(Float.self))
+            count += batch.trainedTokenCount
+        }
+        return Float(total / Double(max(count, 1)))
+    }
+
+    /// The outputs a user takes away: a PEFT adapter folder (LoRA) or a full model folder.
+    func saveOutputs(lm: LanguageModel, modelDirectory: URL) throws {
+        let network = lm.network
+        switch recipe.method {
+        case .lora, .qlora:
+            try PEFTAdapter.save(model: network, configuration: recipe.lora, baseModel: modelDirectory.path, to: output)
+        case .full:
+            let dtype = DType(huggingFaceName: network.configuration.storageDType ?? "float32") ?? .float32
+            try network.save(
+                to: output, dtype: dtype,
+                configJSON: FileManager.default.contents(atPath: modelDirectory.appendingPathComponent("config.json").path))
+            try copyTokenizerFiles(from: modelDirectory, to: output)
+        }
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        guard seconds.isFinite else { return "?" }
+        let s = Int(seconds.rounded())
+        return s >= 3600 ? String(format: "%dh%02dm", s / 3600, s / 60 % 60)
+            : s >= 60 ? String(format: "%dm%02ds", s / 60, s % 60) : "\(s)s"
+    }
+}
+
+/// Copies the files a tokenizer needs from one model folder to another.
+public func copyTokenizerFiles(from source: URL, to destination: URL) throws {
+    for name in ["tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja",
+                 "generation_config.json", "vocab.json", "merges.txt"] {
+        let from = source.appendingPathComponent(name)
+        guard let data = FileManager.default.contents(atPath: from.path) else { continue }
+        try writeFileAtomically(data, to: destination.appendingPathComponent(name))
+    }
+}
