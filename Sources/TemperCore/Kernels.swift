@@ -5,11 +5,15 @@ import CMLXShim
 /// tensors on the CPU and otherwise falls back to the equivalent composition of MLX ops, so the
 /// same code runs on a GPU build.
 public enum Kernels {
+    /// Turns the fused kernels off process-wide so every function takes MLX's own composition
+    /// (benchmarks compare the two; set it before building graphs, not concurrently).
+    nonisolated(unsafe) public static var useFusedKernels = true
+
     /// Whether `tensors` take the fused path: float32, and the CPU is the current device.
     static func fused(_ tensors: Tensor...) -> Bool { fused(tensors) }
 
     static func fused(_ tensors: [Tensor]) -> Bool {
-        Device.current == .cpu && tensors.allSatisfy { $0.dtype == .float32 }
+        useFusedKernels && Device.current == .cpu && tensors.allSatisfy { $0.dtype == .float32 }
     }
 
     /// The elementwise functions with a fused kernel, in the shim's numbering.

@@ -7,7 +7,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run fixed workloads and report speed.",
-        subcommands: [MatmulBench.self, KernelsBench.self, GenerateBench.self]
+        subcommands: [MatmulBench.self, KernelsBench.self, GenerateBench.self, SFTBench.self]
     )
 }
 
@@ -123,6 +123,41 @@ struct GenerateBench: ParsableCommand {
             contentionLimit: contentionLimit)
         let rows = try benchmark.run { log($0) }
         print(GenerateBenchmark.table(rows))
+        if let json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try encoder.encode(rows).write(to: URL(fileURLWithPath: json))
+        }
+    }
+}
+
+struct SFTBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sft",
+        abstract: "Seconds per fine-tuning step (forward, backward, AdamW) at a fixed shape: Temper, Temper on MLX's default ops, PyTorch + peft.")
+
+    @Option(help: "A Hugging Face model folder (default: the converted SmolLM2-135M-Instruct).")
+    var model: String = checkoutRoot.appendingPathComponent(".deps/models/SmolLM2-135M-Instruct").path
+    @Option(help: "lora, full or both (comma separated).") var methods: String = "lora"
+    @Option(help: "Rows per step.") var batch: Int = 4
+    @Option(help: "Tokens per row (all labelled).") var length: Int = 256
+    @Option(help: "LoRA rank (all seven projections, alpha = 2·rank).") var rank: Int = 16
+    @Option(help: "Timed rounds.") var rounds: Int = 2
+    @Flag(help: "Skip the run on MLX's default ops.") var noMlxDefault = false
+    @Option(help: "Python with torch, transformers and peft (default: Tools/bench/setup-venv.sh).") var python: String?
+    @Flag(help: "Skip the PyTorch peer.") var noPeer = false
+    @Option(help: "Drop a round when other processes used more than this many cores.") var contentionLimit: Double = 0.25
+    @Option(help: "Also write the rows as JSON to this file.") var json: String?
+
+    func run() throws {
+        let script = checkoutRoot.appendingPathComponent("Tools/bench/lora_step_peer.py")
+        let python = noPeer ? nil : try python ?? KernelsBench.makeVenv(root: checkoutRoot)
+        let benchmark = TrainingStepBenchmark(
+            modelDirectory: URL(fileURLWithPath: model), methods: methods.split(separator: ",").map(String.init),
+            batch: batch, length: length, rank: rank, rounds: rounds, compareMLXDefault: !noMlxDefault,
+            python: python, peerScript: script.path, contentionLimit: contentionLimit)
+        let rows = try benchmark.run { log($0) }
+        print(TrainingStepBenchmark.table(rows))
         if let json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -1,0 +1,197 @@
+import Foundation
+import TemperCore
+import TemperModels
+import TemperNN
+
+/// One optimizer step of fine-tuning (forward, backward, AdamW) on a real model at a fixed
+/// shape with every token labelled: Temper with its fused kernels, Temper on MLX's default ops,
+/// and PyTorch + transformers + peft (a peer script), alternating in each round.
+public struct TrainingStepBenchmark {
+    public struct Row: Codable, Sendable {
+        public var method: String
+        public var batch: Int
+        public var length: Int
+        public var temperSeconds: Double
+        public var mlxDefaultSeconds: Double?
+        public var torchSeconds: Double?
+        public var temperTokensPerSecond: Double
+        public var torchTokensPerSecond: Double?
+        public var temperPeakMB: Double
+        public var torchPeakRSSMB: Double?
+        /// Matmul FLOPs of the step ÷ the measured matmul rate: the step's floor on this machine.
+        public var matmulSeconds: Double
+        public var matmulGFLOPS: Double
+        public var roundsKept: Int
+        public var roundsDropped: Int
+    }
+
+    public var modelDirectory: URL
+    public var methods: [String]
+    public var batch: Int
+    public var length: Int
+    public var rank: Int
+    public var rounds: Int
+    public var compareMLXDefault: Bool
+    public var python: String?
+    public var peerScript: String
+    public var contentionLimit: Double
+
+    public init(
+        modelDirectory: URL, methods: [String] = ["lora"], batch: Int = 4, length: Int = 256, rank: Int = 16,
+        rounds: Int = 2, compareMLXDefault: Bool = true, python: String?, peerScript: String,
+        contentionLimit: Double = 0.25
+    ) {
+        self.modelDirectory = modelDirectory
+        self.methods = methods
+        self.batch = batch
+        self.length = length
+        self.rank = rank
+        self.rounds = rounds
+        self.compareMLXDefault = compareMLXDefault
+        self.python = python
+        self.peerScript = peerScript
+        self.contentionLimit = contentionLimit
+    }
+
+    struct PeerRequest: Encodable {
+        var method: String
+        var rank: Int
+        var ids: [[Int]]
+        var steps: Int
+    }
+
+    /// Seconds of one step (after `warmup` untimed ones) with the model's trainable tensors.
+    static func timeSteps(model: CausalLanguageModel, names: [String], ids: Tensor, steps: Int) -> [Double] {
+        let targets = Tensor.concatenated(
+            [ids[0..., 1...], Tensor.full([ids.dim(0), 1], value: -100, dtype: .int32)], axis: 1
+        ).reshaped(-1)
+        var optimizer = AdamW()
+        var seconds: [Double] = []
+        for step in 0...steps {
+            let start = Date()
+            let current = model.parameters()
+            let f = valueAndGrad { (trainable: [Tensor]) -> [Tensor] in
+                try? model.update(parameters: Dictionary(uniqueKeysWithValues: zip(names, trainable)))
+                let hidden = model.hiddenStates(ids)
+                let ce = Kernels.linearCrossEntropy(
+                    hidden: hidden.reshaped(-1, hidden.dim(-1)), weight: model.outputWeight, targets: targets)
+                return [ce.meanLoss]
+            }
+            let (_, gradients) = f(names.map { current[$0]! })
+            try? model.update(parameters: Dictionary(uniqueKeysWithValues: names.map { ($0, current[$0]!) }))
+            let updated = optimizer.update(
+                parameters: Dictionary(uniqueKeysWithValues: names.map { ($0, current[$0]!) }),
+                gradients: Dictionary(uniqueKeysWithValues: zip(names, gradients)), learningRate: 1e-4)
+            try? model.update(parameters: updated)
+            eval(Array(updated.values) + Array(optimizer.state.values))
+            if step > 0 { seconds.append(Date().timeIntervalSince(start)) }
+        }
+        return seconds
+    }
+
+    /// Matmul FLOPs of one step: projections and LM head forward (2·N·P) and backward into the
+    /// inputs (2·N·P), weight gradients (2·N·P) when trained, attention's four T² products ×3.
+    static func matmulFLOPs(_ c: ModelConfiguration, tokens: Int, batch: Int, length: Int, full: Bool) -> Double {
+        let (d, kv) = (Double(c.hiddenSize), Double(c.keyValueHeadCount * c.headDimension))
+        let q = Double(c.headCount * c.headDimension)
+        let perLayer = d * q * 2 + d * kv * 2 + 3 * d * Double(c.intermediateSize)
+        let projections = Double(c.layerCount) * perLayer + Double(c.vocabularySize) * d
+        let n = Double(tokens)
+        let linear = (full ? 6 : 4) * n * projections
+        let attention = Double(c.layerCount) * 3 * 4 * Double(batch * c.headCount * length * length * c.headDimension) / 2
+        return linear + attention
+    }
+
+    public func run(progress: (String) -> Void) throws -> [Row] {
+        let peer = try python.map { try PeerProcess(python: $0, script: peerScript, arguments: [modelDirectory.path]) }
+        var meter = ContentionMeter(peerProcess: peer?.processIdentifier)
+        let matmul = MatmulBenchmark(size: 2048, runs: 3, warmup: 1).run()
+        var generator = SeededGenerator(seed: 5)
+        var rows: [Row] = []
+        for method in methods {
+            let model = try CausalLanguageModel.load(directory: modelDirectory)
+            let vocabulary = model.configuration.vocabularySize
+            let idRows = (0..<batch).map { _ in (0..<length).map { _ in Int.random(in: 300..<vocabulary, using: &generator) } }
+            let ids = Tensor(idRows.flatMap { $0.map { Int32($0) } }, shape: [batch, length])
+            if method == "lora" {
+                var lora = LoRAConfigurationForBench(rank: rank)
+                lora.apply(to: model)
+            }
+            let names = (method == "lora" ? model.parameters().filter { $0.key.contains(".lora_") } : model.parameters()).keys.sorted()
+            var ours: [Double] = [], plain: [Double] = [], theirs: [Double] = []
+            var dropped = 0
+            var peak = 0.0, torchPeak: Double?
+            for round in 1...rounds {
+                meter.begin()
+                Memory.resetPeak()
+                let t = Self.timeSteps(model: model, names: names, ids: ids, steps: 1)
+                peak = max(peak, Double(Memory.peakBytes) / 1_048_576)
+                var m: [Double] = []
+                if compareMLXDefault {
+                    Kernels.useFusedKernels = false
+                    m = Self.timeSteps(model: model, names: names, ids: ids, steps: 1)
+                    Kernels.useFusedKernels = true
+                }
+                let answer = try peer?.request(PeerRequest(method: method, rank: rank, ids: idRows, steps: 1))
+                let others = meter.otherCores()
+                if others > contentionLimit {
+                    dropped += 1
+                    progress(String(format: "%@ round %d: dropped, other processes used %.2f cores", method, round, others))
+                    continue
+                }
+                ours += t
+                plain += m
+                if let s = answer?["seconds"] as? [Double] { theirs += s }
+                torchPeak = answer?["peak_rss_mb"] as? Double ?? torchPeak
+                progress(String(format: "%@ round %d: temper %.2f s%@%@ (others %.2f cores)", method, round, t.last ?? 0,
+                                m.last.map { String(format: ", MLX default ops %.2f s", $0) } ?? "",
+                                theirs.last.map { String(format: ", torch+peft %.2f s", $0) } ?? "", others))
+            }
+            guard !ours.isEmpty else { continue }
+            let tokens = Double(batch * length)
+            let flops = Self.matmulFLOPs(model.configuration, tokens: batch * length, batch: batch, length: length, full: method == "full")
+            rows.append(Row(
+                method: method, batch: batch, length: length, temperSeconds: median(ours),
+                mlxDefaultSeconds: plain.isEmpty ? nil : median(plain), torchSeconds: theirs.isEmpty ? nil : median(theirs),
+                temperTokensPerSecond: tokens / median(ours), torchTokensPerSecond: theirs.isEmpty ? nil : tokens / median(theirs),
+                temperPeakMB: peak, torchPeakRSSMB: torchPeak, matmulSeconds: flops / (matmul.gflops * 1e9),
+                matmulGFLOPS: matmul.gflops, roundsKept: ours.count, roundsDropped: dropped))
+        }
+        return rows
+    }
+
+    public static func table(_ rows: [Row]) -> String {
+        let header = ["method", "shape", "temper s/step", "MLX default s", "torch+peft s", "temper tok/s", "torch tok/s", "×torch", "matmul floor s", "rest s", "temper MB", "torch RSS MB", "rounds"]
+        let body = rows.map { r -> [String] in
+            [r.method, "\(r.batch)x\(r.length)", String(format: "%.2f", r.temperSeconds),
+             r.mlxDefaultSeconds.map { String(format: "%.2f", $0) } ?? "-",
+             r.torchSeconds.map { String(format: "%.2f", $0) } ?? "-",
+             String(format: "%.0f", r.temperTokensPerSecond),
+             r.torchTokensPerSecond.map { String(format: "%.0f", $0) } ?? "-",
+             r.torchSeconds.map { String(format: "%.2f", $0 / r.temperSeconds) } ?? "-",
+             String(format: "%.2f", r.matmulSeconds), String(format: "%.2f", r.temperSeconds - r.matmulSeconds),
+             String(format: "%.0f", r.temperPeakMB), r.torchPeakRSSMB.map { String(format: "%.0f", $0) } ?? "-",
+             "\(r.roundsKept)/\(r.roundsKept + r.roundsDropped)"]
+        }
+        return formatTable(header: header, rows: body)
+    }
+}
+
+/// Adapters as the benchmark uses them: all seven projections, alpha = 2·rank, no dropout.
+struct LoRAConfigurationForBench {
+    var rank: Int
+
+    mutating func apply(to model: CausalLanguageModel) {
+        let keys = Random.split(Random.key(1), count: model.configuration.layerCount * 7)
+        var index = 0
+        for layer in model.model.layers {
+            let a = layer.selfAttention, m = layer.mlp
+            for linear in [a.qProj, a.kProj, a.vProj, a.oProj, m.gateProj, m.upProj, m.downProj] {
+                linear.lora = LoRAAdapter(
+                    inputSize: linear.inputSize, outputSize: linear.outputSize, rank: rank,
+                    alpha: Float(2 * rank), key: keys[index])
+                index += 1
+            }
+        }
+    }
+}
