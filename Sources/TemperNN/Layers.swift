@@ -8,6 +8,9 @@ public final class Linear: Module {
     /// Trained while `weight` stays frozen; its tensors are the children `lora_A` and `lora_B`,
     /// the names PEFT uses.
     public var lora: LoRAAdapter?
+    /// A frozen base stored quantized (QLoRA): it replaces `weight`, is dequantized on every
+    /// call and is not a parameter.
+    public var quantizedWeight: BlockQuantizedWeight?
 
     public init(weight: Tensor, bias: Tensor? = nil) {
         self.weight = weight
@@ -23,9 +26,15 @@ public final class Linear: Module {
     }
 
     public var ownParameters: [String: Tensor] {
-        var result = ["weight": weight]
+        var result = quantizedWeight == nil ? ["weight": weight] : [:]
         if let bias { result["bias"] = bias }
         return result
+    }
+
+    /// Stores the weight as NF4 or int8 blocks and drops the float copy.
+    public func quantizeWeight(_ format: BlockQuantizedWeight.Format, blockSize: Int = 64) {
+        quantizedWeight = BlockQuantizedWeight(quantizing: weight, format: format, blockSize: blockSize)
+        weight = Tensor.zeros([0])
     }
 
     public var children: [String: any Module] {
@@ -37,12 +46,13 @@ public final class Linear: Module {
         if name == "weight" { weight = value } else { bias = value }
     }
 
-    public var inputSize: Int { weight.dim(1) }
-    public var outputSize: Int { weight.dim(0) }
+    public var inputSize: Int { quantizedWeight?.shape[1] ?? weight.dim(1) }
+    public var outputSize: Int { quantizedWeight?.shape[0] ?? weight.dim(0) }
 
     /// x: [..., in] → [..., out].
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var y: Tensor
+        let weight = quantizedWeight?.dequantized() ?? self.weight
         if let bias {
             y = bias.addmm(x.reshaped(-1, x.dim(-1)), weight.mT).reshaped(x.shape.dropLast() + [weight.dim(0)])
         } else {
@@ -54,8 +64,9 @@ public final class Linear: Module {
 
     /// W + scale · B·A: the weight with the adapter folded in (for merging).
     public var mergedWeight: Tensor {
-        guard let lora else { return weight }
-        return weight + lora.b.weight.matmul(lora.a.weight) * Double(lora.scale)
+        let base = quantizedWeight?.dequantized() ?? weight
+        guard let lora else { return base }
+        return base + lora.b.weight.matmul(lora.a.weight) * Double(lora.scale)
     }
 }
 

@@ -58,7 +58,16 @@ public final class SFTTrainer {
         case .full:
             break
         case .qlora:
-            throw TrainingError.invalidRecipe(field: "method", reason: "qlora is not implemented yet; use lora or full")
+            let format: BlockQuantizedWeight.Format = recipe.quantBits == 4 ? .nf4 : .int8
+            var before = 0, after = 0
+            for (_, layer) in network.projections {
+                before += layer.weight.byteCount
+                layer.quantizeWeight(format)
+                after += layer.quantizedWeight!.byteCount
+            }
+            let count = try network.addLoRA(recipe.lora, seed: recipe.seed)
+            log(String(format: "QLoRA: base projections stored as %@ (%.1f MB instead of %.1f MB, %.1f MB saved); LoRA r=%d on %d projections",
+                       format.rawValue, Double(after) / 1e6, Double(before) / 1e6, Double(before - after) / 1e6, recipe.lora.rank, count))
         }
         let trainableNames = (recipe.method == .full ? network.parameters() : network.loraParameters).keys.sorted()
         let totalParameters = network.parameterCount
@@ -190,6 +199,12 @@ public final class SFTTrainer {
         var ids: Tensor
         var targets: Tensor
         var layout: TokenLayout
+
+        init(ids: Tensor, targets: Tensor, layout: TokenLayout) {
+            self.ids = ids
+            self.targets = targets
+            self.layout = layout
+        }
 
         init(_ batch: Batch) {
             let rows = batch.rowCount, length = batch.length
