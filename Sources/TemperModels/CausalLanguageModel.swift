@@ -8,16 +8,20 @@ public struct TokenLayout {
     public var positions: Tensor
     /// [B, T] integer sample ids of the new tokens, or nil when every row is one whole sample.
     public var segments: Tensor?
+    /// Set when every row's positions are offset..<offset+T, so RoPE can take MLX's fused kernel.
+    public var sharedOffset: Int?
 
-    public init(positions: Tensor, segments: Tensor? = nil) {
+    public init(positions: Tensor, segments: Tensor? = nil, sharedOffset: Int? = nil) {
         self.positions = positions
         self.segments = segments
+        self.sharedOffset = sharedOffset
     }
 
     /// Positions offset..<offset+T for every row, no padding.
     public static func contiguous(batch: Int, length: Int, offset: Int = 0) -> TokenLayout {
         let row = Tensor.arange(Double(offset), Double(offset + length), dtype: .int32)
-        return TokenLayout(positions: row.reshaped(1, length).broadcast(to: [batch, length]))
+        return TokenLayout(
+            positions: row.reshaped(1, length).broadcast(to: [batch, length]), sharedOffset: offset)
     }
 }
 
@@ -55,7 +59,7 @@ public final class Attention: Module {
     }
 
     func callAsFunction(
-        _ x: Tensor, rope: RotaryEmbedding, angles: (cos: Tensor, sin: Tensor),
+        _ x: Tensor, rope: RotaryEmbedding, angles: RotaryEmbedding.Angles,
         layout: TokenLayout, cache: LayerCache?
     ) -> Tensor {
         let (batch, length) = (x.dim(0), x.dim(1))
@@ -69,8 +73,8 @@ public final class Attention: Module {
             q = qNorm(q)
             k = kNorm(k)
         }
-        q = rope.apply(q.transposed(0, 2, 1, 3), cos: angles.cos, sin: angles.sin)
-        k = rope.apply(k.transposed(0, 2, 1, 3), cos: angles.cos, sin: angles.sin)
+        q = rope.apply(q.transposed(0, 2, 1, 3), angles: angles, sharedOffset: layout.sharedOffset)
+        k = rope.apply(k.transposed(0, 2, 1, 3), angles: angles, sharedOffset: layout.sharedOffset)
 
         var keys = k, values = v
         var segments: Kernels.Segments?
@@ -135,7 +139,7 @@ public final class DecoderLayer: Module {
     }
 
     func callAsFunction(
-        _ x: Tensor, rope: RotaryEmbedding, angles: (cos: Tensor, sin: Tensor),
+        _ x: Tensor, rope: RotaryEmbedding, angles: RotaryEmbedding.Angles,
         layout: TokenLayout, cache: LayerCache?
     ) -> Tensor {
         let h = x + selfAttention(inputNorm(x), rope: rope, angles: angles, layout: layout, cache: cache)
@@ -201,7 +205,7 @@ public final class CausalLanguageModel: Module {
     public func hiddenStates(_ ids: Tensor, layout: TokenLayout? = nil, cache: KVCache? = nil) -> Tensor {
         let (batch, length) = (ids.dim(0), ids.dim(1))
         let layout = layout ?? .contiguous(batch: batch, length: length, offset: cache?.length ?? 0)
-        let angles = rope.angles(positions: layout.positions)
+        let angles = RotaryEmbedding.Angles(rope: rope, layout: layout)
         var h = model.embedTokens(ids)
         for (index, layer) in model.layers.enumerated() {
             h = layer(h, rope: rope, angles: angles, layout: layout, cache: cache?.layers[index])

@@ -96,7 +96,8 @@ public struct Generator {
             let ids = padded.ids[0..., chunkStart..<chunkEnd]
             let layout = TokenLayout(
                 positions: padded.positions[0..., chunkStart..<chunkEnd],
-                segments: padded.hasPadding ? padded.segments[0..., chunkStart..<chunkEnd] : nil)
+                segments: padded.hasPadding ? padded.segments[0..., chunkStart..<chunkEnd] : nil,
+                sharedOffset: padded.hasPadding ? nil : chunkStart)
             let hidden = model.hiddenStates(ids, layout: layout, cache: cache)
             if chunkEnd == width {
                 lastLogits = model.logits(hidden[0..., (chunkEnd - chunkStart - 1)...])
@@ -139,8 +140,9 @@ public struct Generator {
             if cancelled || finished.allSatisfy({ $0 != nil }) || step == parameters.maxNewTokens - 1 { break }
             let ids = Tensor(nextTokens, shape: [batch, 1])
             let positions = Tensor(nextPositions.map { Int32($0) }, shape: [batch, 1])
+            let shared = Set(nextPositions).count == 1 ? nextPositions[0] : nil
+            lastLogits = model(ids, layout: TokenLayout(positions: positions, sharedOffset: shared), cache: cache)
             for row in 0..<batch { nextPositions[row] += 1 }
-            lastLogits = model(ids, layout: TokenLayout(positions: positions), cache: cache)
             eval([lastLogits!] + cache.tensors)
         }
         stats.decodeSeconds = Date().timeIntervalSince(decodeStart)

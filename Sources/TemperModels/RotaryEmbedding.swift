@@ -8,8 +8,12 @@ public struct RotaryEmbedding: Sendable {
     /// θᵢ for i in 0..<headDimension/2, after any context-extension scaling, in float32 as
     /// transformers computes them.
     public let inverseFrequencies: [Float]
+    let base: Float
+    let scaling: RopeScaling
 
     public init(headDimension: Int, base: Float, scaling: RopeScaling) {
+        self.base = base
+        self.scaling = scaling
         let half = headDimension / 2
         let base = Double(base)
         // transformers: 1 / base^(arange(0, d, 2).float() / d), in float32.
@@ -44,6 +48,31 @@ public struct RotaryEmbedding: Sendable {
         let angles = (positions.asType(.float32).reshaped(batch, length, 1) * theta)
             .reshaped(batch, 1, length, inverseFrequencies.count)
         return (angles.cos(), angles.sin())
+    }
+
+    /// The angles of one forward pass, computed once for all layers (lazily: the fused path
+    /// never needs them).
+    public final class Angles {
+        let rope: RotaryEmbedding
+        let positions: Tensor
+        lazy var values: (cos: Tensor, sin: Tensor) = rope.angles(positions: positions)
+
+        public init(rope: RotaryEmbedding, layout: TokenLayout) {
+            self.rope = rope
+            positions = layout.positions
+        }
+    }
+
+    /// Whether MLX's fused RoPE computes these frequencies (no context-extension scaling).
+    var fusedBase: Float? { scaling == .none ? base : nil }
+
+    /// Rotates x: [B, H, T, D]; with a shared offset and plain frequencies through MLX's fused
+    /// kernel (one pass, its own backward), otherwise by explicit per-token angles.
+    public func apply(_ x: Tensor, angles: Angles, sharedOffset: Int?) -> Tensor {
+        if let sharedOffset, let fusedBase {
+            return Fast.rope(x, dimensions: x.dim(-1), traditional: false, base: fusedBase, offset: sharedOffset)
+        }
+        return apply(x, cos: angles.values.cos, sin: angles.values.sin)
     }
 
     /// Rotates x: [B, H, T, D] by the angles from `angles(positions:)`.

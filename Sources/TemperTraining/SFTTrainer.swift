@@ -212,9 +212,14 @@ public final class SFTTrainer {
             let targets = batch.labels.flatMap { Array($0.dropFirst()) + [Int32(ignoredLabel)] }
             self.targets = Tensor(targets, shape: [rows * length])
             let simple = batch.segments.allSatisfy { $0.allSatisfy { $0 == 0 } }
+            // One sample per row (maybe padded): positions are 0..<T wherever they matter.
+            let unpacked = zip(batch.segments, batch.positions).allSatisfy { segments, positions in
+                positions.indices.allSatisfy { segments[$0] < 0 || (segments[$0] == 0 && positions[$0] == Int32($0)) }
+            }
             layout = TokenLayout(
                 positions: Tensor(batch.positions.flatMap { $0 }, shape: [rows, length]),
-                segments: simple ? nil : Tensor(batch.segments.flatMap { $0 }, shape: [rows, length]))
+                segments: simple ? nil : Tensor(batch.segments.flatMap { $0 }, shape: [rows, length]),
+                sharedOffset: unpacked ? 0 : nil)
         }
     }
 

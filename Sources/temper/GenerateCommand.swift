@@ -3,6 +3,7 @@ import Foundation
 import TemperCore
 import TemperModels
 import TemperTokenizers
+import TemperTraining
 
 /// Sampling flags shared by `generate` and `chat`.
 struct SamplingOptions: ParsableArguments {
@@ -136,5 +137,25 @@ struct ChatCommand: ParsableCommand {
             messages.append(.init(role: "assistant", content: output[0].text ?? ""))
             log(String(format: "[%d tokens, %.1f tok/s]", stats.generatedTokens, stats.decodeTokensPerSecond))
         }
+    }
+}
+
+struct ScoreCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "score",
+        abstract: "Write the logits of a text (and its token ids) to a safetensors file, to compare with another stack.")
+
+    @Option(help: "A Hugging Face model folder.") var model: String
+    @Option(help: "A LoRA adapter folder (PEFT format) to apply.") var adapter: String?
+    @Option(help: "The text to score (encoded as `temper tokenize` does).") var text: String
+    @Option(help: "The output .safetensors file (tensors input_ids [1, T] and logits [1, T, V]).") var out: String
+
+    func run() throws {
+        let lm = try LanguageModel.load(directory: URL(fileURLWithPath: model))
+        if let adapter { _ = try PEFTAdapter.load(into: lm.network, from: URL(fileURLWithPath: adapter)) }
+        let ids = lm.tokenizer.encode(text)
+        let input = Tensor(ids.map { Int32($0) }, shape: [1, ids.count])
+        try Safetensors.save(["input_ids": input, "logits": lm.network(input)], to: URL(fileURLWithPath: out))
+        log("wrote \(out): \(ids.count) tokens")
     }
 }

@@ -54,6 +54,17 @@ struct ModelFixtureTests {
         #expect(batched.map(\.tokens) == expected.continuations)
     }
 
+    @Test("MLX's fused RoPE (shared offsets) equals the per-token angles")
+    func fusedRope() throws {
+        let model = try CausalLanguageModel.load(directory: ModelFixture.all[2].folder)
+        let ids = Tensor((0..<14).map { Int32($0 * 7 % 256) }, shape: [2, 7])
+        let fused = model(ids, layout: .contiguous(batch: 2, length: 7, offset: 3))
+        var explicit = TokenLayout.contiguous(batch: 2, length: 7, offset: 3)
+        explicit.sharedOffset = nil
+        let general = model(ids, layout: explicit)
+        #expect((fused - general).abs().max().item(Float.self) < 2e-5)
+    }
+
     @Test("prefill in chunks and decoding give the same as one pass")
     func chunkedPrefill() throws {
         let model = try CausalLanguageModel.load(directory: ModelFixture.all[2].folder)
