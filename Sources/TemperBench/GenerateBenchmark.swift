@@ -51,7 +51,7 @@ public struct GenerateBenchmark {
         let model = try CausalLanguageModel.load(directory: modelDirectory)
         let peer = try python.map { try PeerProcess(python: $0, script: peerScript, arguments: [modelDirectory.path]) }
         var meter = ContentionMeter(peerProcess: peer?.processIdentifier)
-        var generator = SeededGenerator(seed: 7)
+        var generator = SplitMix64(seed: 7)
         // Ordinary token ids (avoiding the first few hundred, where special tokens live).
         let vocabulary = model.configuration.vocabularySize
         var rows: [Row] = []

@@ -106,7 +106,7 @@ public struct TrainingStepBenchmark {
         let peer = try python.map { try PeerProcess(python: $0, script: peerScript, arguments: [modelDirectory.path]) }
         var meter = ContentionMeter(peerProcess: peer?.processIdentifier)
         let matmul = MatmulBenchmark(size: 2048, runs: 3, warmup: 1).run()
-        var generator = SeededGenerator(seed: 5)
+        var generator = SplitMix64(seed: 5)
         var rows: [Row] = []
         for method in methods {
             let model = try CausalLanguageModel.load(directory: modelDirectory)

@@ -1,4 +1,5 @@
 import Foundation
+import TemperCore
 
 /// How the next token is chosen from logits, applied in transformers' order: repetition penalty,
 /// temperature, top-k, top-p, min-p, then a draw (or argmax when temperature is 0).
@@ -28,30 +29,14 @@ public struct SamplingParameters: Sendable, Equatable {
     public static let greedy = SamplingParameters()
 }
 
-/// A small, fast, seedable generator (SplitMix64) so that sampling is reproducible by seed on
-/// every platform.
-public struct SeededGenerator: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    public init(seed: UInt64) { state = seed }
-
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 /// Picks the next token from one row of logits.
 public struct TokenSampler {
     public var parameters: SamplingParameters
-    private var generator: SeededGenerator
+    private var generator: SplitMix64
 
     public init(parameters: SamplingParameters, seed: UInt64) {
         self.parameters = parameters
-        generator = SeededGenerator(seed: seed)
+        generator = SplitMix64(seed: seed)
     }
 
     /// - Parameter history: the tokens the repetition penalty applies to (prompt and output).

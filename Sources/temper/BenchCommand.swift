@@ -63,11 +63,7 @@ struct KernelsBench: ParsableCommand {
             contentionLimit: contentionLimit, cases: cases)
         let rows = try benchmark.run { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         print(KernelBenchmark.table(rows))
-        if let json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(rows).write(to: URL(fileURLWithPath: json))
-        }
+        if let json { try writeJSON(rows, to: json) }
     }
 
     static func makeVenv(root: URL) throws -> String {
@@ -123,11 +119,7 @@ struct GenerateBench: ParsableCommand {
             contentionLimit: contentionLimit)
         let rows = try benchmark.run { log($0) }
         print(GenerateBenchmark.table(rows))
-        if let json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(rows).write(to: URL(fileURLWithPath: json))
-        }
+        if let json { try writeJSON(rows, to: json) }
     }
 }
 
@@ -158,10 +150,13 @@ struct SFTBench: ParsableCommand {
             python: python, peerScript: script.path, contentionLimit: contentionLimit)
         let rows = try benchmark.run { log($0) }
         print(TrainingStepBenchmark.table(rows))
-        if let json {
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-            try encoder.encode(rows).write(to: URL(fileURLWithPath: json))
-        }
+        if let json { try writeJSON(rows, to: json) }
     }
+}
+
+/// Writes benchmark rows as pretty JSON.
+func writeJSON(_ rows: some Encodable, to path: String) throws {
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(rows).write(to: URL(fileURLWithPath: path))
 }

@@ -1,4 +1,5 @@
 import Foundation
+import TemperCore
 import Testing
 
 @testable import TemperData
