@@ -78,7 +78,7 @@ let package = Package(
             dependencies: ["TemperModels", "TemperData", "TemperNN", .product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings),
         .target(
-            name: "TemperBench", dependencies: ["TemperCore", "TemperModels"],
+            name: "TemperBench", dependencies: ["TemperCore", "TemperModels", "TemperTraining"],
             swiftSettings: swiftSettings),
         .target(
             name: "TemperTestSupport", dependencies: ["TemperCore"], swiftSettings: swiftSettings),

@@ -2,6 +2,7 @@ import Foundation
 import TemperCore
 import TemperModels
 import TemperNN
+import TemperTraining
 
 /// One optimizer step of fine-tuning (forward, backward, AdamW) on a real model at a fixed
 /// shape with every token labelled: Temper with its fused kernels, Temper on MLX's default ops,
@@ -114,10 +115,13 @@ public struct TrainingStepBenchmark {
             let idRows = (0..<batch).map { _ in (0..<length).map { _ in Int.random(in: 300..<vocabulary, using: &generator) } }
             let ids = Tensor(idRows.flatMap { $0.map { Int32($0) } }, shape: [batch, length])
             if method == "lora" {
-                var lora = LoRAConfigurationForBench(rank: rank)
-                lora.apply(to: model)
+                var lora = LoRAConfiguration()
+                lora.rank = rank
+                lora.alpha = Float(2 * rank)
+                lora.dropout = 0
+                try model.addLoRA(lora, seed: 1)
             }
-            let names = (method == "lora" ? model.parameters().filter { $0.key.contains(".lora_") } : model.parameters()).keys.sorted()
+            let names = (method == "lora" ? model.loraParameters : model.parameters()).keys.sorted()
             var ours: [Double] = [], plain: [Double] = [], theirs: [Double] = []
             var dropped = 0
             var peak = 0.0, torchPeak: Double?
@@ -174,24 +178,5 @@ public struct TrainingStepBenchmark {
              "\(r.roundsKept)/\(r.roundsKept + r.roundsDropped)"]
         }
         return formatTable(header: header, rows: body)
-    }
-}
-
-/// Adapters as the benchmark uses them: all seven projections, alpha = 2·rank, no dropout.
-struct LoRAConfigurationForBench {
-    var rank: Int
-
-    mutating func apply(to model: CausalLanguageModel) {
-        let keys = Random.split(Random.key(1), count: model.configuration.layerCount * 7)
-        var index = 0
-        for layer in model.model.layers {
-            let a = layer.selfAttention, m = layer.mlp
-            for linear in [a.qProj, a.kProj, a.vProj, a.oProj, m.gateProj, m.upProj, m.downProj] {
-                linear.lora = LoRAAdapter(
-                    inputSize: linear.inputSize, outputSize: linear.outputSize, rank: rank,
-                    alpha: Float(2 * rank), key: keys[index])
-                index += 1
-            }
-        }
     }
 }

@@ -118,7 +118,7 @@ public final class SFTTrainer {
             }
             if batches.isEmpty { break }
             let trained = batches.reduce(0) { $0 + $1.trainedTokenCount }
-            var parameters = network.parameters()
+            let parameters = network.parameters()
             let current = names.map { parameters[$0]! }
             var gradientSum: [Tensor]?
             var lossSum = Tensor(Float(0))
@@ -144,7 +144,6 @@ public final class SFTTrainer {
                 learningRate: rate)
             try network.update(parameters: updated)
             eval(Array(updated.values) + Array(optimizer.state.values) + [norm])
-            parameters = [:]
 
             let loss = lossSum.item(Float.self) / Float(max(trained, 1))
             guard loss.isFinite else {
