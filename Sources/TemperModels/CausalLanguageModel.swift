@@ -58,7 +58,7 @@ public final class Attention: Module {
         return result
     }
 
-    func callAsFunction(
+    public func callAsFunction(
         _ x: Tensor, rope: RotaryEmbedding, angles: RotaryEmbedding.Angles,
         layout: TokenLayout, cache: LayerCache?
     ) -> Tensor {
@@ -138,7 +138,7 @@ public final class DecoderLayer: Module {
          "post_attention_layernorm": postAttentionNorm]
     }
 
-    func callAsFunction(
+    public func callAsFunction(
         _ x: Tensor, rope: RotaryEmbedding, angles: RotaryEmbedding.Angles,
         layout: TokenLayout, cache: LayerCache?
     ) -> Tensor {
