@@ -75,11 +75,11 @@ public enum GGUFConversion {
             return tensors[name]!.asType(.float32)
         }
         let packed = tensors[name]!
-        // Packed uint32 columns × 32 / bits = scale groups × group size: infer the width.
-        let columns = scales.dim(-1)
-        let bitsTimesColumns = packed.dim(-1) * 32
-        let bits = [4, 8].first { bitsTimesColumns % $0 == 0 && (bitsTimesColumns / $0) % columns == 0 && bitsTimesColumns / $0 / columns == 32 }
-        guard let bits else {
+        // GGUF's quantized blocks hold 32 values: columns = scale groups × 32, and each uint32 of
+        // the packed weight holds 32 / bits of them.
+        let columns = scales.dim(-1) * 32
+        let bits = packed.dim(-1) * 32 / max(columns, 1)
+        guard [4, 8].contains(bits), packed.dim(-1) * 32 == bits * columns else {
             throw ModelError.unsupported(path: path, reason: "tensor '\(name)' has a quantization layout Temper cannot dequantize")
         }
         // Scales and offsets in float32 so the products round as gguf-py's dequantization does.
