@@ -14,6 +14,8 @@ public struct TrainingSummary: Sendable {
     public var trainableParameters: Int
     public var totalParameters: Int
     public var tokensPerSecond: Double
+    /// Tokens that carried loss, per second of the training loop.
+    public var trainedTokensPerSecond: Double
     public var seconds: Double
     public var output: URL
 }
@@ -107,7 +109,7 @@ public final class SFTTrainer {
 
         let names = trainableNames
         var firstLoss: Float?, lastLoss: Float?, lastEval: Float?
-        var tokensSeen = 0
+        var tokensSeen = 0, trainedSeen = 0
         let loopStart = Date()
         var lastCheckpoint: String? = try latestCheckpoint()?.path
         for step in firstStep..<totalSteps {
@@ -153,6 +155,7 @@ public final class SFTTrainer {
             lastLoss = loss
             let tokens = batches.reduce(0) { $0 + $1.tokenCount }
             tokensSeen += tokens
+            trainedSeen += trained
             let stepSeconds = Date().timeIntervalSince(stepStart)
             let elapsed = Date().timeIntervalSince(loopStart)
             let done = step + 1 - firstStep
@@ -177,6 +180,7 @@ public final class SFTTrainer {
                 lastCheckpoint = try saveCheckpoint(step: step + 1, network: network, names: names, optimizer: optimizer, cursor: loader.cursor).path
             }
         }
+        let loopSeconds = Date().timeIntervalSince(loopStart)
         if !dataset.eval.isEmpty {
             lastEval = try evaluate(network, dataset.eval, lm: lm)
             try metrics.append(["step": totalSteps, "eval_loss": Double(lastEval!), "eval_perplexity": Foundation.exp(Double(lastEval!))])
@@ -188,7 +192,8 @@ public final class SFTTrainer {
         return TrainingSummary(
             steps: totalSteps, firstLoss: firstLoss, lastLoss: lastLoss, lastEvalLoss: lastEval,
             trainableParameters: trainableCount, totalParameters: totalParameters,
-            tokensPerSecond: Double(tokensSeen) / max(Date().timeIntervalSince(loopStart), 1e-9),
+            tokensPerSecond: Double(tokensSeen) / max(loopSeconds, 1e-9),
+            trainedTokensPerSecond: Double(trainedSeen) / max(loopSeconds, 1e-9),
             seconds: seconds, output: output)
     }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TemperBench
+import TemperTraining
 import TemperCore
 
 struct BenchCommand: ParsableCommand {
@@ -140,8 +141,11 @@ struct SFTBench: ParsableCommand {
     @Flag(help: "Skip the PyTorch peer.") var noPeer = false
     @Option(help: "Drop a round when other processes used more than this many cores.") var contentionLimit: Double = 0.25
     @Option(help: "Also write the rows as JSON to this file.") var json: String?
+    @Option(help: "Real SFT instead: LoRA on this chat JSONL (loss on completions), against trl's SFTTrainer.") var dataset: String?
+    @Option(help: "Optimizer steps of the real SFT run (with --dataset).") var steps: Int = 10
 
     func run() throws {
+        if let dataset { return try realSFT(dataset: dataset) }
         let script = checkoutRoot.appendingPathComponent("Tools/bench/lora_step_peer.py")
         let python = noPeer ? nil : try python ?? KernelsBench.makeVenv(root: checkoutRoot)
         let benchmark = TrainingStepBenchmark(
@@ -159,4 +163,48 @@ func writeJSON(_ rows: some Encodable, to path: String) throws {
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
     try encoder.encode(rows).write(to: URL(fileURLWithPath: path))
+}
+
+extension SFTBench {
+    /// (b): Temper's trainer (packing, fused kernels) against trl's SFTTrainer defaults, trained
+    /// tokens per second over the same number of optimizer steps of batch `batch`.
+    func realSFT(dataset: String) throws {
+        var recipe = Recipe()
+        recipe.model = model
+        recipe.data = [dataset]
+        recipe.method = .lora
+        recipe.lora.rank = rank
+        recipe.lora.alpha = Float(2 * rank)
+        recipe.lora.dropout = 0.05
+        recipe.learningRate = 1e-4
+        recipe.batchSize = batch
+        recipe.maxLength = length
+        recipe.maxSteps = steps
+        recipe.output = FileManager.default.temporaryDirectory.appendingPathComponent("temper-bench-sft-\(getpid())").path
+        defer { try? FileManager.default.removeItem(atPath: recipe.output) }
+        let summary = try SFTTrainer(recipe: recipe, log: { _ in }).run()
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let ours = String(format: "temper: %d steps, %.0f trained tok/s, %.0f tok/s incl. padding, peak RSS %.0f MB",
+                          summary.steps, summary.trainedTokensPerSecond, summary.tokensPerSecond, Double(usage.ru_maxrss) / 1024)
+        log(ours)
+        guard !noPeer else { print(ours); return }
+        let python = try python ?? KernelsBench.makeVenv(root: checkoutRoot)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [checkoutRoot.appendingPathComponent("Tools/bench/sft_trl_peer.py").path, model, dataset, "\(steps)", "\(batch)", "\(length)"]
+        let output = Pipe()
+        process.standardOutput = output
+        try process.run()
+        let data = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last,
+            let answer = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any],
+            let seconds = answer["seconds"] as? Double, let trained = answer["trained_tokens"] as? Double
+        else { throw ValidationError("the trl peer printed no result") }
+        let theirs = trained / seconds
+        print(ours)
+        print(String(format: "trl SFTTrainer: %d steps, %.0f trained tok/s, peak RSS %.0f MB", steps, theirs, answer["peak_rss_mb"] as? Double ?? 0))
+        print(String(format: "trained tokens/s: %.2fx trl", summary.trainedTokensPerSecond / theirs))
+    }
 }
