@@ -40,11 +40,8 @@ struct KernelsBench: ParsableCommand {
         abstract: "Fused kernels vs MLX's composition vs PyTorch at SmolLM2-135M and Qwen2.5-0.5B shapes.")
 
     @Option(help: "Rounds; each alternates Temper, MLX and PyTorch case by case.") var rounds: Int = 3
-    @Option(help: "Python with torch for the peer (default: Tools/bench/setup-venv.sh makes one).") var python: String?
-    @Flag(help: "Skip the PyTorch peer.") var noPeer = false
+    @OptionGroup var peer: PeerOptions
     @Option(help: "Only ops whose name contains this.") var only: String?
-    @Option(help: "Drop a round when other processes used more than this many cores.") var contentionLimit: Double = 0.25
-    @Option(help: "Also write the rows as JSON to this file.") var json: String?
 
     func validate() throws {
         guard rounds > 0 else { throw ValidationError("--rounds must be positive, got \(rounds)") }
@@ -53,18 +50,18 @@ struct KernelsBench: ParsableCommand {
     func run() throws {
         let root = checkoutRoot
         let script = root.appendingPathComponent("Tools/bench/kernels_peer.py")
-        if !noPeer && !FileManager.default.fileExists(atPath: script.path) {
+        if !peer.noPeer && !FileManager.default.fileExists(atPath: script.path) {
             throw ValidationError("\(script.path) not found: run from the Temper checkout this binary was built from, or pass --no-peer")
         }
-        let python = noPeer ? nil : try python ?? Self.makeVenv(root: root)
+        let python = peer.noPeer ? nil : try peer.python ?? Self.makeVenv(root: root)
         var cases = KernelBenchmark.defaultCases()
         if let only { cases = cases.filter { $0.op.contains(only) } }
         let benchmark = KernelBenchmark(
             rounds: rounds, python: python, peerScript: script.path,
-            contentionLimit: contentionLimit, cases: cases)
+            contentionLimit: peer.contentionLimit, cases: cases)
         let rows = try benchmark.run { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
         print(KernelBenchmark.table(rows))
-        if let json { try writeJSON(rows, to: json) }
+        if let json = peer.json { try writeJSON(rows, to: json) }
     }
 
     static func makeVenv(root: URL) throws -> String {
@@ -95,10 +92,7 @@ struct GenerateBench: ParsableCommand {
     @Option(help: "Prompt tokens per row.") var promptLength: Int = 128
     @Option(help: "Generated tokens per row.") var newTokens: Int = 64
     @Option(help: "Timed rounds; each runs Temper then PyTorch.") var rounds: Int = 3
-    @Option(help: "Python with torch and transformers for the peer (default: Tools/bench/setup-venv.sh).") var python: String?
-    @Flag(help: "Skip the PyTorch peer.") var noPeer = false
-    @Option(help: "Drop a round when other processes used more than this many cores.") var contentionLimit: Double = 0.25
-    @Option(help: "Also write the rows as JSON to this file.") var json: String?
+    @OptionGroup var peer: PeerOptions
 
     func validate() throws {
         guard rounds > 0, promptLength > 0, newTokens > 1 else {
@@ -113,14 +107,14 @@ struct GenerateBench: ParsableCommand {
 
     func run() throws {
         let script = checkoutRoot.appendingPathComponent("Tools/bench/generate_peer.py")
-        let python = noPeer ? nil : try python ?? KernelsBench.makeVenv(root: checkoutRoot)
+        let python = peer.noPeer ? nil : try peer.python ?? KernelsBench.makeVenv(root: checkoutRoot)
         let benchmark = GenerateBenchmark(
             modelDirectory: URL(fileURLWithPath: model), batches: batchSizes, promptLength: promptLength,
             newTokens: newTokens, rounds: rounds, python: python, peerScript: script.path,
-            contentionLimit: contentionLimit)
+            contentionLimit: peer.contentionLimit)
         let rows = try benchmark.run { log($0) }
         print(GenerateBenchmark.table(rows))
-        if let json { try writeJSON(rows, to: json) }
+        if let json = peer.json { try writeJSON(rows, to: json) }
     }
 }
 
@@ -137,24 +131,21 @@ struct SFTBench: ParsableCommand {
     @Option(help: "LoRA rank (all seven projections, alpha = 2·rank).") var rank: Int = 16
     @Option(help: "Timed rounds.") var rounds: Int = 2
     @Flag(help: "Skip the run on MLX's default ops.") var noMlxDefault = false
-    @Option(help: "Python with torch, transformers and peft (default: Tools/bench/setup-venv.sh).") var python: String?
-    @Flag(help: "Skip the PyTorch peer.") var noPeer = false
-    @Option(help: "Drop a round when other processes used more than this many cores.") var contentionLimit: Double = 0.25
-    @Option(help: "Also write the rows as JSON to this file.") var json: String?
+    @OptionGroup var peer: PeerOptions
     @Option(help: "Real SFT instead: LoRA on this chat JSONL (loss on completions), against trl's SFTTrainer.") var dataset: String?
     @Option(help: "Optimizer steps of the real SFT run (with --dataset).") var steps: Int = 10
 
     func run() throws {
         if let dataset { return try realSFT(dataset: dataset) }
         let script = checkoutRoot.appendingPathComponent("Tools/bench/lora_step_peer.py")
-        let python = noPeer ? nil : try python ?? KernelsBench.makeVenv(root: checkoutRoot)
+        let python = peer.noPeer ? nil : try peer.python ?? KernelsBench.makeVenv(root: checkoutRoot)
         let benchmark = TrainingStepBenchmark(
             modelDirectory: URL(fileURLWithPath: model), methods: methods.split(separator: ",").map(String.init),
             batch: batch, length: length, rank: rank, rounds: rounds, compareMLXDefault: !noMlxDefault,
-            python: python, peerScript: script.path, contentionLimit: contentionLimit)
+            python: python, peerScript: script.path, contentionLimit: peer.contentionLimit)
         let rows = try benchmark.run { log($0) }
         print(TrainingStepBenchmark.table(rows))
-        if let json { try writeJSON(rows, to: json) }
+        if let json = peer.json { try writeJSON(rows, to: json) }
     }
 }
 
@@ -188,8 +179,8 @@ extension SFTBench {
         let ours = String(format: "temper: %d steps, %.0f trained tok/s, %.0f tok/s incl. padding, peak RSS %.0f MB",
                           summary.steps, summary.trainedTokensPerSecond, summary.tokensPerSecond, Double(usage.ru_maxrss) / 1024)
         log(ours)
-        guard !noPeer else { print(ours); return }
-        let python = try python ?? KernelsBench.makeVenv(root: checkoutRoot)
+        guard !peer.noPeer else { print(ours); return }
+        let python = try peer.python ?? KernelsBench.makeVenv(root: checkoutRoot)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = [checkoutRoot.appendingPathComponent("Tools/bench/sft_trl_peer.py").path, model, dataset, "\(steps)", "\(batch)", "\(length)"]
@@ -207,4 +198,12 @@ extension SFTBench {
         print(String(format: "trl SFTTrainer: %d steps, %.0f trained tok/s, peak RSS %.0f MB", steps, theirs, answer["peak_rss_mb"] as? Double ?? 0))
         print(String(format: "trained tokens/s: %.2fx trl", summary.trainedTokensPerSecond / theirs))
     }
+}
+
+/// The options every peer benchmark shares.
+struct PeerOptions: ParsableArguments {
+    @Option(help: "Python with the peer's packages (default: the venv Tools/bench/setup-venv.sh makes).") var python: String?
+    @Flag(help: "Skip the PyTorch peer.") var noPeer = false
+    @Option(help: "Drop a round when other processes used more than this many cores.") var contentionLimit: Double = 0.25
+    @Option(help: "Also write the rows as JSON to this file.") var json: String?
 }
