@@ -1,5 +1,6 @@
 // C ABI over MLX: every entry point catches what MLX throws and returns 1 with the message kept per
 // thread, so no C++ exception crosses into Swift.
+#include <memory>
 #include "CMLXShim.h"
 
 #include <cstring>
@@ -522,6 +523,18 @@ int tmx_closure_apply(tmx_closure c, tmx_vec inputs, tmx_vec outputs) {
   TMX_TRY(outputs->v = c->compiled(inputs->v))
 }
 void tmx_closure_free(tmx_closure c) { delete c; }
+int tmx_checkpoint(tmx_closure* out, tmx_function f, void* context, void (*release)(void*)) {
+  // The backward pass calls f again, possibly after the closure itself is freed, so the context
+  // lives as long as any copy of the function (the graph keeps one): a shared owner releases it.
+  std::shared_ptr<void> owner(context, [release](void* c) { if (release) release(c); });
+  try {
+    auto fn = [f, owner](const std::vector<mx::array>& xs) { return call(f, owner.get(), xs); };
+    *out = new tmx_closure_s{mx::checkpoint(fn), nullptr, nullptr};
+    return 0;
+  } catch (const std::exception& e) {
+    return fail(e.what());
+  }
+}
 void tmx_set_compile_enabled(bool enabled) {
   if (enabled) mx::enable_compile(); else mx::disable_compile();
 }

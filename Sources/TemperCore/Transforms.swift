@@ -135,6 +135,18 @@ public func grad(
 final class CompiledFunction {
     let closure: tmx_closure
 
+    /// A checkpointed function: outputs are recomputed in the backward pass instead of kept.
+    init?(checkpointing f: @escaping ([Tensor]) -> [Tensor]) {
+        let context = Unmanaged.passRetained(FunctionBox(f)).toOpaque()
+        var made: tmx_closure?
+        // On failure the shim has already released the context.
+        let status = tmx_checkpoint(&made, functionTrampoline, context) { context in
+            if let context { Unmanaged<FunctionBox>.fromOpaque(context).release() }
+        }
+        guard status == 0, let made else { return nil }
+        closure = made
+    }
+
     init?(_ f: @escaping ([Tensor]) -> [Tensor], shapeless: Bool) {
         let context = Unmanaged.passRetained(FunctionBox(f)).toOpaque()
         var compiled: tmx_closure?
@@ -170,6 +182,17 @@ public func compile(
         return f
     }
     return { compiled($0) }
+}
+
+/// Gradient checkpointing (Chen et al. 2016): `f`'s intermediate values are not kept for the
+/// backward pass but recomputed from its inputs, trading compute for memory. Gradients flow to
+/// `f`'s inputs only, so pass every differentiated tensor in.
+public func checkpoint(_ f: @escaping ([Tensor]) -> [Tensor]) -> ([Tensor]) -> [Tensor] {
+    guard let checkpointed = CompiledFunction(checkpointing: f) else {
+        opFailed("checkpoint")
+        return f
+    }
+    return { checkpointed($0) }
 }
 
 /// Turns MLX's compilation on or off for the whole process (off: compiled functions run as traced).

@@ -164,7 +164,6 @@ public struct Recipe: Codable, Sendable, Equatable {
         try check(lora.dropout >= 0 && lora.dropout < 1, "lora.dropout", "must be in [0, 1), got \(lora.dropout)")
         try check(evalFraction >= 0 && evalFraction < 1, "eval_fraction", "must be in [0, 1)")
         try check(keepCheckpoints >= 1, "keep_checkpoints", "must be at least 1")
-        try check(!gradientCheckpointing, "gradient_checkpointing", "is not supported yet (activations are kept for the backward pass)")
         if method != .full { _ = try lora.resolvedTargets() }
     }
 

@@ -71,6 +71,7 @@ public final class SFTTrainer {
             log(String(format: "QLoRA: base projections stored as %@ (%.1f MB instead of %.1f MB, %.1f MB saved); LoRA r=%d on %d projections",
                        format.rawValue, Double(after) / 1e6, Double(before) / 1e6, Double(before - after) / 1e6, recipe.lora.rank, count))
         }
+        network.gradientCheckpointing = recipe.gradientCheckpointing
         let trainableNames = (recipe.method == .full ? network.parameters() : network.loraParameters).keys.sorted()
         let totalParameters = network.parameterCount
         let trainableCount = trainableNames.reduce(0) { $0 + network.parameters()[$1]!.size }
@@ -164,12 +165,12 @@ public final class SFTTrainer {
                 "step": step + 1, "loss": Double(loss), "learning_rate": Double(rate),
                 "grad_norm": Double(norm.item(Float.self)), "tokens": tokens, "trained_tokens": trained,
                 "tokens_per_second": Double(tokens) / stepSeconds, "epoch": Double(loader.cursor.epoch),
-                "elapsed_seconds": elapsed,
+                "elapsed_seconds": elapsed, "peak_memory_mb": Double(Memory.peakBytes) / 1_048_576,
             ])
             if (step + 1) % max(1, recipe.logEvery) == 0 || step + 1 == totalSteps {
-                log(String(format: "step %d/%d  loss %.4f  lr %.2e  grad norm %.3f  %.0f tok/s  ETA %@",
+                log(String(format: "step %d/%d  loss %.4f  lr %.2e  grad norm %.3f  %.0f tok/s  peak %.0f MB  ETA %@",
                            step + 1, totalSteps, loss, rate, norm.item(Float.self),
-                           Double(tokens) / stepSeconds, Self.duration(eta)))
+                           Double(tokens) / stepSeconds, Double(Memory.peakBytes) / 1_048_576, Self.duration(eta)))
             }
             if recipe.evalEvery > 0 && (step + 1) % recipe.evalEvery == 0 && !dataset.eval.isEmpty {
                 lastEval = try evaluate(network, dataset.eval, lm: lm)

@@ -40,6 +40,7 @@ struct SFTCommand: ParsableCommand {
     @Flag(help: "Do not pack several samples into one row.") var noPacking = false
     @Flag(help: "Also train on prompt tokens.") var trainOnPrompt = false
     @Flag(help: "Skip invalid records (counted) instead of stopping.") var skipInvalid = false
+    @Flag(help: "Recompute each block's activations in the backward pass (less memory, more compute).") var gradientCheckpointing = false
     @Option(help: "The output folder.") var output: String?
     @Flag(help: "Continue from the newest checkpoint in the output folder.") var resume = false
 
@@ -75,6 +76,7 @@ struct SFTCommand: ParsableCommand {
         if noPacking { r.packing = false }
         if trainOnPrompt { r.trainOnPrompt = true }
         if skipInvalid { r.skipInvalidRecords = true }
+        if gradientCheckpointing { r.gradientCheckpointing = true }
         if let output { r.output = output }
         return r
     }

@@ -121,6 +121,26 @@ struct GoldenTrainingTests {
     }
 }
 
+@Suite("Gradient checkpointing")
+struct CheckpointingTests {
+    @Test("recomputing blocks in the backward pass gives the same loss and gradients", arguments: GoldenTrainingTests.names)
+    func sameGradients(name: String) throws {
+        let c = try GoldenTrainingTests.Case(name)
+        let model = try CausalLanguageModel.load(directory: c.folder)
+        _ = try PEFTAdapter.load(into: model, from: c.folder.appendingPathComponent("adapter"))
+        for names in [model.loraParameters.keys.sorted(), model.parameters().keys.sorted()] {
+            model.gradientCheckpointing = false
+            let (plainLoss, plain) = c.lossAndGradients(model, names)
+            model.gradientCheckpointing = true
+            let (loss, gradients) = c.lossAndGradients(model, names)
+            #expect(Swift.abs(loss - plainLoss) <= 1e-6 * Swift.abs(plainLoss))
+            for name in names {
+                GoldenTrainingTests.expectClose(gradients[name]!, plain[name]!, "checkpointed grad \(name)", relative: 1e-5)
+            }
+        }
+    }
+}
+
 @Suite("NF4 and int8 block quantization")
 struct BlockQuantizationTests {
     @Test("NF4 codes follow the published table and bitsandbytes' midpoint rule")

@@ -209,6 +209,9 @@ int tmx_jvp(tmx_function f, void* context, tmx_vec primals, tmx_vec tangents, tm
 int tmx_value_and_grad(tmx_function f, void* context, tmx_vec inputs, const int* argnums, int nargnums, tmx_vec values, tmx_vec grads);
 /// `release` is called with `context` when the compiled function is freed.
 int tmx_compile(tmx_closure* out, tmx_function f, void* context, void (*release)(void*), bool shapeless);
+/// f's outputs are recomputed in the backward pass instead of kept (gradient checkpointing);
+/// `release` is called with `context` once no copy of the function remains.
+int tmx_checkpoint(tmx_closure* out, tmx_function f, void* context, void (*release)(void*));
 int tmx_closure_apply(tmx_closure c, tmx_vec inputs, tmx_vec outputs);
 void tmx_closure_free(tmx_closure c);
 void tmx_set_compile_enabled(bool enabled);
