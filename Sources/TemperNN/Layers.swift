@@ -52,7 +52,9 @@ public final class Linear: Module {
     /// x: [..., in] → [..., out].
     public func callAsFunction(_ x: Tensor) -> Tensor {
         var y: Tensor
-        let weight = quantizedWeight?.dequantized() ?? self.weight
+        // Frozen weights may be stored quantized or in bfloat16; compute is float32.
+        let weight = quantizedWeight?.dequantized()
+            ?? (self.weight.dtype == .bfloat16 ? self.weight.asType(.float32) : self.weight)
         if let bias {
             y = bias.addmm(x.reshaped(-1, x.dim(-1)), weight.mT).reshaped(x.shape.dropLast() + [weight.dim(0)])
         } else {

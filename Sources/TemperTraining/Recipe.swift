@@ -59,6 +59,9 @@ public struct Recipe: Codable, Sendable, Equatable {
     public var logEvery: Int = 1
     public var gradientCheckpointing: Bool = false
     public var skipInvalidRecords: Bool = false
+    /// Storage of frozen projection weights with LoRA: float32, or bfloat16 (half the memory,
+    /// converted to float32 per layer for the matmul).
+    public var frozenDType: String = "float32"
 
     public init() {}
 
@@ -71,6 +74,7 @@ public struct Recipe: Codable, Sendable, Equatable {
         case trainOnPrompt = "train_on_prompt", evalFraction = "eval_fraction", evalEvery = "eval_every"
         case saveEvery = "save_every", keepCheckpoints = "keep_checkpoints", logEvery = "log_every"
         case gradientCheckpointing = "gradient_checkpointing", skipInvalidRecords = "skip_invalid_records"
+        case frozenDType = "frozen_dtype"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -109,6 +113,7 @@ public struct Recipe: Codable, Sendable, Equatable {
         logEvery = try value(.logEvery, d.logEvery)
         gradientCheckpointing = try value(.gradientCheckpointing, d.gradientCheckpointing)
         skipInvalidRecords = try value(.skipInvalidRecords, d.skipInvalidRecords)
+        frozenDType = try value(.frozenDType, d.frozenDType)
     }
 
     /// Reads a recipe file: YAML for .yaml/.yml, JSON otherwise.
@@ -164,6 +169,8 @@ public struct Recipe: Codable, Sendable, Equatable {
         try check(lora.dropout >= 0 && lora.dropout < 1, "lora.dropout", "must be in [0, 1), got \(lora.dropout)")
         try check(evalFraction >= 0 && evalFraction < 1, "eval_fraction", "must be in [0, 1)")
         try check(keepCheckpoints >= 1, "keep_checkpoints", "must be at least 1")
+        try check(["float32", "bfloat16"].contains(frozenDType), "frozen_dtype", "must be float32 or bfloat16, got '\(frozenDType)'")
+        try check(frozenDType == "float32" || method == .lora, "frozen_dtype", "bfloat16 storage applies to method lora only")
         if method != .full { _ = try lora.resolvedTargets() }
     }
 

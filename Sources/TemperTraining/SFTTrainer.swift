@@ -55,6 +55,14 @@ public final class SFTTrainer {
 
         switch recipe.method {
         case .lora:
+            if recipe.frozenDType == "bfloat16" {
+                var saved = 0
+                for (_, layer) in network.projections {
+                    saved += layer.weight.byteCount / 2
+                    layer.weight = layer.weight.asType(.bfloat16)
+                }
+                log(String(format: "frozen projections stored in bfloat16 (%.1f MB saved)", Double(saved) / 1e6))
+            }
             let count = try network.addLoRA(recipe.lora, seed: recipe.seed)
             log("LoRA r=\(recipe.lora.rank) alpha=\(recipe.lora.alpha) on \(count) projections")
         case .full:

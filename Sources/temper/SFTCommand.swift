@@ -40,6 +40,7 @@ struct SFTCommand: ParsableCommand {
     @Flag(help: "Do not pack several samples into one row.") var noPacking = false
     @Flag(help: "Also train on prompt tokens.") var trainOnPrompt = false
     @Flag(help: "Skip invalid records (counted) instead of stopping.") var skipInvalid = false
+    @Option(help: "Storage of frozen projection weights with LoRA: float32 or bfloat16.") var frozenDtype: String?
     @Flag(help: "Recompute each block's activations in the backward pass (less memory, more compute).") var gradientCheckpointing = false
     @Option(help: "The output folder.") var output: String?
     @Flag(help: "Continue from the newest checkpoint in the output folder.") var resume = false
@@ -77,6 +78,7 @@ struct SFTCommand: ParsableCommand {
         if trainOnPrompt { r.trainOnPrompt = true }
         if skipInvalid { r.skipInvalidRecords = true }
         if gradientCheckpointing { r.gradientCheckpointing = true }
+        if let frozenDtype { r.frozenDType = frozenDtype }
         if let output { r.output = output }
         return r
     }

@@ -141,6 +141,28 @@ struct CheckpointingTests {
     }
 }
 
+@Suite("bfloat16 storage of frozen weights")
+struct FrozenStorageTests {
+    @Test("bf16-stored projections compute in float32 from their rounded values")
+    func bf16Projections() throws {
+        let c = try GoldenTrainingTests.Case("llama-tied")
+        let model = try CausalLanguageModel.load(directory: c.folder)
+        let exact = model(c.inputs.ids, layout: c.inputs.layout)
+        for (_, layer) in model.projections { layer.weight = layer.weight.asType(.bfloat16) }
+        let rounded = model(c.inputs.ids, layout: c.inputs.layout)
+        #expect(rounded.dtype == .float32)
+        let relative = ((rounded - exact).square().sum() / exact.square().sum()).sqrt().item(Float.self)
+        #expect(relative > 0 && relative < 1e-2, "relative difference \(relative)")
+        var recipe = Recipe()
+        (recipe.model, recipe.data, recipe.output, recipe.maxSteps) = ("m", ["d"], "o", 1)
+        recipe.method = .full
+        recipe.frozenDType = "bfloat16"
+        #expect(throws: TrainingError.invalidRecipe(field: "frozen_dtype", reason: "bfloat16 storage applies to method lora only")) {
+            try recipe.validate()
+        }
+    }
+}
+
 @Suite("NF4 and int8 block quantization")
 struct BlockQuantizationTests {
     @Test("NF4 codes follow the published table and bitsandbytes' midpoint rule")
