@@ -13,15 +13,28 @@ public struct BlockQuantizedWeight {
     public let format: Format
     /// NF4: uint8 [⌈count/2⌉]; int8: int8 [count].
     public let codes: Tensor
-    /// float32 [blocks].
-    public let absmax: Tensor
+    /// float32 [blocks], or nil when the scales are themselves quantized (`nestedScales`).
+    private let plainAbsmax: Tensor?
+    /// Double quantization (QLoRA §3): the per-block absmax values less their mean, stored as
+    /// int8 in blocks of 256 with one float32 scale each, plus the mean.
+    public let nestedScales: (codes: Tensor, scales: Tensor, mean: Float)?
     public let shape: [Int]
     public let blockSize: Int
 
     /// Quantizes `weight` in blocks of `blockSize` consecutive values (row-major), as
     /// bitsandbytes' blockwise quantization: each value is scaled by its block's absmax and
     /// mapped to the nearest level (ties to the lower one).
-    public init(quantizing weight: Tensor, format: Format, blockSize: Int = 64) {
+    /// float32 [blocks] absmax values (dequantized from int8 under double quantization).
+    public var absmax: Tensor {
+        if let plainAbsmax { return plainAbsmax }
+        let nested = nestedScales!
+        let count = shape.reduce(1, *)
+        let blocks = (count + blockSize - 1) / blockSize
+        return Kernels.int8Dequantize(codes: nested.codes, absmax: nested.scales, shape: [blocks], blockSize: 256)
+            + Double(nested.mean)
+    }
+
+    public init(quantizing weight: Tensor, format: Format, blockSize: Int = 64, doubleQuantization: Bool = false) {
         let values = weight.asType(.float32).toArray(Float.self)
         let blocks = (values.count + blockSize - 1) / blockSize
         var absmax = [Float](repeating: 0, count: blocks)
@@ -57,9 +70,18 @@ public struct BlockQuantizedWeight {
             codes = Tensor(quantized)
         }
         self.format = format
-        self.absmax = Tensor(absmax)
         self.shape = weight.shape
         self.blockSize = blockSize
+        if doubleQuantization {
+            let mean = absmax.reduce(0, +) / Float(max(absmax.count, 1))
+            let nested = BlockQuantizedWeight(
+                quantizing: Tensor(absmax.map { $0 - mean }), format: .int8, blockSize: 256)
+            nestedScales = (nested.codes, nested.plainAbsmax!, mean)
+            plainAbsmax = nil
+        } else {
+            plainAbsmax = Tensor(absmax)
+            nestedScales = nil
+        }
     }
 
     public func dequantized() -> Tensor {
@@ -70,5 +92,8 @@ public struct BlockQuantizedWeight {
     }
 
     /// Bytes held: codes plus scales.
-    public var byteCount: Int { codes.byteCount + absmax.byteCount }
+    public var byteCount: Int {
+        codes.byteCount + (plainAbsmax?.byteCount ?? 0)
+            + (nestedScales.map { $0.codes.byteCount + $0.scales.byteCount + 4 } ?? 0)
+    }
 }

@@ -32,8 +32,9 @@ public final class Linear: Module {
     }
 
     /// Stores the weight as NF4 or int8 blocks and drops the float copy.
-    public func quantizeWeight(_ format: BlockQuantizedWeight.Format, blockSize: Int = 64) {
-        quantizedWeight = BlockQuantizedWeight(quantizing: weight, format: format, blockSize: blockSize)
+    public func quantizeWeight(_ format: BlockQuantizedWeight.Format, blockSize: Int = 64, doubleQuantization: Bool = false) {
+        quantizedWeight = BlockQuantizedWeight(
+            quantizing: weight, format: format, blockSize: blockSize, doubleQuantization: doubleQuantization)
         weight = Tensor.zeros([0])
     }
 

@@ -62,6 +62,8 @@ public struct Recipe: Codable, Sendable, Equatable {
     /// Storage of frozen projection weights with LoRA: float32, or bfloat16 (half the memory,
     /// converted to float32 per layer for the matmul).
     public var frozenDType: String = "float32"
+    /// QLoRA: also quantize the per-block scales (int8, blocks of 256).
+    public var doubleQuantization: Bool = false
 
     public init() {}
 
@@ -74,7 +76,7 @@ public struct Recipe: Codable, Sendable, Equatable {
         case trainOnPrompt = "train_on_prompt", evalFraction = "eval_fraction", evalEvery = "eval_every"
         case saveEvery = "save_every", keepCheckpoints = "keep_checkpoints", logEvery = "log_every"
         case gradientCheckpointing = "gradient_checkpointing", skipInvalidRecords = "skip_invalid_records"
-        case frozenDType = "frozen_dtype"
+        case frozenDType = "frozen_dtype", doubleQuantization = "double_quantization"
     }
 
     public init(from decoder: any Decoder) throws {
@@ -114,6 +116,7 @@ public struct Recipe: Codable, Sendable, Equatable {
         gradientCheckpointing = try value(.gradientCheckpointing, d.gradientCheckpointing)
         skipInvalidRecords = try value(.skipInvalidRecords, d.skipInvalidRecords)
         frozenDType = try value(.frozenDType, d.frozenDType)
+        doubleQuantization = try value(.doubleQuantization, d.doubleQuantization)
     }
 
     /// Reads a recipe file: YAML for .yaml/.yml, JSON otherwise.

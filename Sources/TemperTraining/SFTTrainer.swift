@@ -72,7 +72,7 @@ public final class SFTTrainer {
             var before = 0, after = 0
             for (_, layer) in network.projections {
                 before += layer.weight.byteCount
-                layer.quantizeWeight(format)
+                layer.quantizeWeight(format, doubleQuantization: recipe.doubleQuantization)
                 after += layer.quantizedWeight!.byteCount
             }
             let count = try network.addLoRA(recipe.lora, seed: recipe.seed)

@@ -25,6 +25,7 @@ struct SFTCommand: ParsableCommand {
     @Option(help: "Comma-separated projections (q_proj,v_proj,…) or all-linear.") var targetModules: String?
     @Flag(help: "Rank-stabilized LoRA scaling (alpha/√r).") var rsLora = false
     @Option(help: "QLoRA base quantization: 4 (NF4) or 8.") var quantBits: Int?
+    @Flag(help: "QLoRA: also quantize the per-block scales (double quantization).") var doubleQuantization = false
     @Option(help: "Peak learning rate.") var learningRate: Float?
     @Option(help: "Rows per micro-batch.") var batchSize: Int?
     @Option(help: "Micro-batches per optimizer step.") var gradAccum: Int?
@@ -62,6 +63,7 @@ struct SFTCommand: ParsableCommand {
         if let targetModules { r.lora.targetModules = targetModules.split(separator: ",").map(String.init) }
         if rsLora { r.lora.rankStabilized = true }
         if let quantBits { r.quantBits = quantBits }
+        if doubleQuantization { r.doubleQuantization = true }
         if let learningRate { r.learningRate = learningRate }
         if let batchSize { r.batchSize = batchSize }
         if let gradAccum { r.gradAccum = gradAccum }

@@ -182,6 +182,21 @@ struct BlockQuantizationTests {
         #expect(Swift.abs(back[8] - 2 * -0.6961928009986877) < 1e-6)
     }
 
+    @Test("double quantization keeps the scales within an int8 step and uses fewer bytes")
+    func doubleQuantization() {
+        let weight = Random.normal([64, 512], key: Random.key(7))
+        let plain = BlockQuantizedWeight(quantizing: weight, format: .nf4)
+        let nested = BlockQuantizedWeight(quantizing: weight, format: .nf4, doubleQuantization: true)
+        #expect(nested.codes.toArray(UInt8.self) == plain.codes.toArray(UInt8.self))
+        let scales = plain.absmax.toArray(Float.self), approximate = nested.absmax.toArray(Float.self)
+        let mean = scales.reduce(0, +) / Float(scales.count)
+        let step = scales.map { Swift.abs($0 - mean) }.max()! / 127
+        #expect(zip(scales, approximate).allSatisfy { Swift.abs($0 - $1) <= step * 0.5 + 1e-6 })
+        // 512 blocks: 2048 bytes of float32 scales become 512 int8 codes + 2 block scales + the mean.
+        #expect(plain.byteCount == 64 * 512 / 2 + 512 * 4)
+        #expect(nested.byteCount == 64 * 512 / 2 + 512 + 2 * 4 + 4)
+    }
+
     @Test("int8 blocks round to the nearest of 255 levels; a QLoRA layer dequantizes on the fly")
     func int8AndLayer() {
         let weight = Random.normal([8, 64], key: Random.key(2))
