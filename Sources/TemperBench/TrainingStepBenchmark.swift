@@ -180,3 +180,29 @@ public struct TrainingStepBenchmark {
         return formatTable(header: header, rows: body)
     }
 }
+
+/// Random-initialized model folders with the shapes of models not shipped here, for benchmarks.
+public enum RandomModel {
+    /// Qwen2.5-0.5B's shape: hidden 896, 24 layers, 14 heads, 2 KV heads, MLP 4864, vocab 151936,
+    /// tied embeddings.
+    public static let qwen25_05B = ModelConfiguration(
+        modelType: "qwen2", vocabularySize: 151_936, hiddenSize: 896, intermediateSize: 4864, layerCount: 24,
+        headCount: 14, keyValueHeadCount: 2, rmsNormEps: 1e-6, ropeTheta: 1_000_000, tieWordEmbeddings: true,
+        attentionBias: true, maxPositionEmbeddings: 32768, bosTokenID: 151_643, eosTokenIDs: [151_645])
+
+    /// Writes a folder with normal(0, 0.02) weights (norms 1, biases 0).
+    public static func write(_ configuration: ModelConfiguration, to folder: URL, seed: UInt64 = 0) throws {
+        let model = CausalLanguageModel(configuration: configuration)
+        let shapes = model.parameters().mapValues(\.shape)
+        let keys = Random.split(Random.key(seed), count: shapes.count)
+        var values: [String: Tensor] = [:]
+        for (index, name) in shapes.keys.sorted().enumerated() {
+            let shape = shapes[name]!
+            values[name] = name.hasSuffix("norm.weight") ? Tensor.ones(shape)
+                : name.hasSuffix(".bias") ? Tensor.zeros(shape)
+                : Random.normal(shape, standardDeviation: 0.02, key: keys[index])
+        }
+        try model.update(parameters: values)
+        try model.save(to: folder)
+    }
+}

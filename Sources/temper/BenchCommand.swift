@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TemperBench
+import TemperModels
 import TemperTraining
 import TemperCore
 
@@ -132,15 +133,24 @@ struct SFTBench: ParsableCommand {
     @Option(help: "Timed rounds.") var rounds: Int = 2
     @Flag(help: "Skip the run on MLX's default ops.") var noMlxDefault = false
     @OptionGroup var peer: PeerOptions
+    @Option(help: "Instead of --model, a random-init model of this shape: qwen2.5-0.5b.") var shape: String?
     @Option(help: "Real SFT instead: LoRA on this chat JSONL (loss on completions), against trl's SFTTrainer.") var dataset: String?
     @Option(help: "Optimizer steps of the real SFT run (with --dataset).") var steps: Int = 10
 
     func run() throws {
         if let dataset { return try realSFT(dataset: dataset) }
+        var modelFolder = URL(fileURLWithPath: model)
+        if let shape {
+            guard shape == "qwen2.5-0.5b" else { throw ValidationError("--shape must be qwen2.5-0.5b, got '\(shape)'") }
+            modelFolder = FileManager.default.temporaryDirectory.appendingPathComponent("temper-random-\(shape)-\(getpid())")
+            log("writing a random-init \(shape)-shaped model to \(modelFolder.path)")
+            try RandomModel.write(RandomModel.qwen25_05B, to: modelFolder)
+        }
+        defer { if shape != nil { try? FileManager.default.removeItem(at: modelFolder) } }
         let script = checkoutRoot.appendingPathComponent("Tools/bench/lora_step_peer.py")
         let python = peer.noPeer ? nil : try peer.python ?? KernelsBench.makeVenv(root: checkoutRoot)
         let benchmark = TrainingStepBenchmark(
-            modelDirectory: URL(fileURLWithPath: model), methods: methods.split(separator: ",").map(String.init),
+            modelDirectory: modelFolder, methods: methods.split(separator: ",").map(String.init),
             batch: batch, length: length, rank: rank, rounds: rounds, compareMLXDefault: !noMlxDefault,
             python: python, peerScript: script.path, contentionLimit: peer.contentionLimit)
         let rows = try benchmark.run { log($0) }
