@@ -34,9 +34,7 @@ public final class LanguageModel {
         guard let data = FileManager.default.contents(atPath: url.path),
             let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
         else { return [] }
-        if let list = json["eos_token_id"] as? [Int] { return list }
-        if let single = json["eos_token_id"] as? Int { return [single] }
-        return []
+        return ConfigFields(json: json, path: url.path).tokenIDs("eos_token_id")
     }
 
     /// One chat message.

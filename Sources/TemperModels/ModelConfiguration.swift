@@ -147,14 +147,7 @@ public struct ModelConfiguration: Equatable, Sendable {
             ?? fields.optional("rope_theta") ?? 10000
         let scaling = try Self.ropeScaling(ropeSource, field: ropeField, path: path)
 
-        let eos: [Int]
-        if let list: [Int] = fields.optional("eos_token_id") {
-            eos = list
-        } else if let single: Int = fields.optional("eos_token_id") {
-            eos = [single]
-        } else {
-            eos = []
-        }
+        let eos = fields.tokenIDs("eos_token_id")
         self.init(
             modelType: type,
             vocabularySize: try fields.required("vocab_size"),
@@ -244,6 +237,13 @@ struct ConfigFields {
             throw ModelError.invalidField(path: path, field: key, reason: "has the wrong type (\(type(of: raw)))")
         }
         return value
+    }
+
+    /// A field holding one token id or a list of them (`eos_token_id`), as a list.
+    func tokenIDs(_ key: String) -> [Int] {
+        if let list: [Int] = optional(key) { return list }
+        if let single: Int = optional(key) { return [single] }
+        return []
     }
 
     func optional<T>(_ key: String) -> T? {

@@ -13,7 +13,7 @@ final class MetricsLog {
             FileManager.default.createFile(atPath: url.path, contents: nil)
         }
         guard let handle = FileHandle(forWritingAtPath: url.path) else {
-            throw TrainingError.unreadableRecipe(path: url.path, reason: "cannot open for writing")
+            throw TrainingError.unreadableFile(path: url.path, reason: "cannot open for writing")
         }
         handle.seekToEndOfFile()
         self.handle = handle
@@ -80,8 +80,8 @@ extension SFTTrainer {
 
     func latestCheckpoint() throws -> URL? { try checkpointFolders().last }
 
-    /// Loads a checkpoint's trainable tensors and optimizer moments; returns its state.
-    func restore(_ folder: URL, network: CausalLanguageModel, optimizer: inout AdamW) throws -> CheckpointState {
+    /// A checkpoint's `state.json`, checked against this run's recipe.
+    func readState(_ folder: URL) throws -> CheckpointState {
         let stateURL = folder.appendingPathComponent("state.json")
         guard let data = FileManager.default.contents(atPath: stateURL.path) else {
             throw TrainingError.resume(path: folder.path, reason: "no state.json")
@@ -92,10 +92,14 @@ extension SFTTrainer {
         else {
             throw TrainingError.resume(path: folder.path, reason: "the checkpoint was written by a different recipe (method, LoRA settings, seed or data)")
         }
+        return state
+    }
+
+    /// Loads a checkpoint's trainable tensors and optimizer moments.
+    func restore(_ folder: URL, state: CheckpointState, network: CausalLanguageModel, optimizer: inout AdamW) throws {
         let trainable = try Safetensors.load(folder.appendingPathComponent("trainable.safetensors")).tensors
         try network.update(parameters: trainable)
         let moments = try Safetensors.load(folder.appendingPathComponent("optimizer.safetensors")).tensors
         optimizer.restore(state: moments, step: state.optimizerStep)
-        return state
     }
 }

@@ -4,7 +4,7 @@ import Foundation
 public enum LossCurve {
     public static func svg(metrics url: URL, title: String) throws -> String {
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw TrainingError.unreadableRecipe(path: url.path, reason: "no such file")
+            throw TrainingError.unreadableFile(path: url.path, reason: "no such file")
         }
         var train: [(Double, Double)] = [], eval: [(Double, Double)] = []
         for line in data.split(separator: 0x0A) {

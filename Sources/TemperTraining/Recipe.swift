@@ -6,14 +6,14 @@ import Yams
 /// Why a training run could not start or had to stop.
 public enum TrainingError: Error, LocalizedError, Equatable {
     case invalidRecipe(field: String, reason: String)
-    case unreadableRecipe(path: String, reason: String)
+    case unreadableFile(path: String, reason: String)
     case nonFiniteLoss(step: Int, checkpoint: String?)
     case resume(path: String, reason: String)
 
     public var errorDescription: String? {
         switch self {
         case .invalidRecipe(let field, let reason): "recipe field '\(field)': \(reason)"
-        case .unreadableRecipe(let path, let reason): "\(path): \(reason)"
+        case .unreadableFile(let path, let reason): "\(path): \(reason)"
         case .nonFiniteLoss(let step, let checkpoint):
             "the loss became NaN or infinite at step \(step); stopped. "
                 + (checkpoint.map { "The last good checkpoint is \($0)." } ?? "No checkpoint was written yet.")
@@ -122,7 +122,7 @@ public struct Recipe: Codable, Sendable, Equatable {
     /// Reads a recipe file: YAML for .yaml/.yml, JSON otherwise.
     public static func load(_ url: URL) throws -> Recipe {
         guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw TrainingError.unreadableRecipe(path: url.path, reason: "no such file")
+            throw TrainingError.unreadableFile(path: url.path, reason: "no such file")
         }
         do {
             if ["yaml", "yml"].contains(url.pathExtension.lowercased()) {
@@ -130,9 +130,9 @@ public struct Recipe: Codable, Sendable, Equatable {
             }
             return try JSONDecoder().decode(Recipe.self, from: data)
         } catch let error as DecodingError {
-            throw TrainingError.unreadableRecipe(path: url.path, reason: Self.describe(error))
+            throw TrainingError.unreadableFile(path: url.path, reason: Self.describe(error))
         } catch {
-            throw TrainingError.unreadableRecipe(path: url.path, reason: "\(error)")
+            throw TrainingError.unreadableFile(path: url.path, reason: "\(error)")
         }
     }
 

@@ -80,16 +80,16 @@ public final class SFTTrainer {
                        format.rawValue, Double(after) / 1e6, Double(before) / 1e6, Double(before - after) / 1e6, recipe.lora.rank, count))
         }
         network.gradientCheckpointing = recipe.gradientCheckpointing
-        let trainableNames = (recipe.method == .full ? network.parameters() : network.loraParameters).keys.sorted()
-        let totalParameters = network.parameterCount
-        let trainableCount = trainableNames.reduce(0) { $0 + network.parameters()[$1]!.size }
+        let allParameters = network.parameters()
+        let trainableNames = (recipe.method == .full ? allParameters : network.loraParameters).keys.sorted()
+        let totalParameters = allParameters.values.reduce(0) { $0 + $1.size }
+        let trainableCount = trainableNames.reduce(0) { $0 + allParameters[$1]!.size }
         log(String(format: "trainable parameters: %d of %d (%.2f%%)", trainableCount, totalParameters,
                    100 * Double(trainableCount) / Double(totalParameters)))
 
-        var loader = try DataLoader(
-            samples: dataset.train, batchSize: recipe.batchSize, maxLength: recipe.maxLength,
-            packing: recipe.packing ? .firstFitDecreasing : .none, shuffle: true, seed: recipe.seed,
-            padTokenID: DataLoader.padTokenID(for: lm.tokenizer))
+        let checkpoint = resume ? try latestCheckpoint() : nil
+        let state = try checkpoint.map { try readState($0) }
+        var loader = try makeLoader(dataset.train, lm: lm, shuffle: true, cursor: state?.cursor ?? DataCursor())
         let stepsPerEpoch = max(1, loader.batchesPerEpoch / recipe.gradAccum)
         let totalSteps = recipe.maxSteps ?? max(1, Int((Float(stepsPerEpoch) * (recipe.epochs ?? 1)).rounded(.up)))
         let schedule = LearningRateSchedule(
@@ -101,13 +101,9 @@ public final class SFTTrainer {
         try writeFileAtomically(try recipe.jsonData(), to: output.appendingPathComponent("recipe.json"))
         let metricsURL = output.appendingPathComponent("metrics.jsonl")
         var firstStep = 0
-        if resume, let checkpoint = try latestCheckpoint() {
-            let state = try restore(checkpoint, network: network, optimizer: &optimizer)
+        if let checkpoint, let state {
+            try restore(checkpoint, state: state, network: network, optimizer: &optimizer)
             firstStep = state.step
-            loader = try DataLoader(
-                samples: dataset.train, batchSize: recipe.batchSize, maxLength: recipe.maxLength,
-                packing: recipe.packing ? .firstFitDecreasing : .none, shuffle: true, seed: recipe.seed,
-                padTokenID: DataLoader.padTokenID(for: lm.tokenizer), cursor: state.cursor)
             try MetricsLog.truncate(metricsURL, afterStep: firstStep)
             log("resumed from \(checkpoint.lastPathComponent) at step \(firstStep)")
         } else {
@@ -181,9 +177,7 @@ public final class SFTTrainer {
                            Double(tokens) / stepSeconds, Double(Memory.peakBytes) / 1_048_576, Self.duration(eta)))
             }
             if recipe.evalEvery > 0 && (step + 1) % recipe.evalEvery == 0 && !dataset.eval.isEmpty {
-                lastEval = try evaluate(network, dataset.eval, lm: lm)
-                try metrics.append(["step": step + 1, "eval_loss": Double(lastEval!), "eval_perplexity": Foundation.exp(Double(lastEval!))])
-                log(String(format: "step %d  eval loss %.4f  perplexity %.2f", step + 1, lastEval!, Foundation.exp(Double(lastEval!))))
+                lastEval = try evaluate(network, dataset.eval, lm: lm, step: step + 1, metrics: metrics, label: "step \(step + 1)")
             }
             if recipe.saveEvery > 0 && (step + 1) % recipe.saveEvery == 0 && step + 1 < totalSteps {
                 lastCheckpoint = try saveCheckpoint(step: step + 1, network: network, names: names, optimizer: optimizer, cursor: loader.cursor).path
@@ -191,9 +185,7 @@ public final class SFTTrainer {
         }
         let loopSeconds = Date().timeIntervalSince(loopStart)
         if !dataset.eval.isEmpty {
-            lastEval = try evaluate(network, dataset.eval, lm: lm)
-            try metrics.append(["step": totalSteps, "eval_loss": Double(lastEval!), "eval_perplexity": Foundation.exp(Double(lastEval!))])
-            log(String(format: "final eval loss %.4f  perplexity %.2f", lastEval!, Foundation.exp(Double(lastEval!))))
+            lastEval = try evaluate(network, dataset.eval, lm: lm, step: totalSteps, metrics: metrics, label: "final")
         }
         try saveOutputs(lm: lm, modelDirectory: modelDirectory)
         _ = try saveCheckpoint(step: totalSteps, network: network, names: names, optimizer: optimizer, cursor: loader.cursor)
@@ -245,20 +237,37 @@ public final class SFTTrainer {
             ignoreIndex: Int32(ignoredLabel)).lossSum
     }
 
-    /// Mean token loss over the eval samples (no dropout, no gradient).
-    func evaluate(_ network: CausalLanguageModel, _ samples: [TokenizedSample], lm: LanguageModel) throws -> Float {
-        network.setLoRADropout(key: nil)
-        var loader = try DataLoader(
+    /// Batches of the recipe's shape: shuffled by the recipe's seed for training, one pass in
+    /// order for evaluation.
+    func makeLoader(
+        _ samples: [TokenizedSample], lm: LanguageModel, shuffle: Bool, cursor: DataCursor = DataCursor()
+    ) throws -> DataLoader {
+        try DataLoader(
             samples: samples, batchSize: recipe.batchSize, maxLength: recipe.maxLength,
-            packing: recipe.packing ? .firstFitDecreasing : .none, shuffle: false, seed: 0,
-            padTokenID: DataLoader.padTokenID(for: lm.tokenizer), epochs: 1)
+            packing: recipe.packing ? .firstFitDecreasing : .none, shuffle: shuffle,
+            seed: shuffle ? recipe.seed : 0, padTokenID: DataLoader.padTokenID(for: lm.tokenizer),
+            epochs: shuffle ? nil : 1, cursor: cursor)
+    }
+
+    /// Mean token loss over the eval samples (no dropout, no gradient), recorded in the metrics
+    /// and the log.
+    func evaluate(
+        _ network: CausalLanguageModel, _ samples: [TokenizedSample], lm: LanguageModel, step: Int,
+        metrics: MetricsLog, label: String
+    ) throws -> Float {
+        network.setLoRADropout(key: nil)
+        var loader = try makeLoader(samples, lm: lm, shuffle: false)
         var total = 0.0, count = 0
         while let batch = loader.next() {
             let sum = Self.lossSum(network, BatchTensors(batch))
             total += Double(sum.item(Float.self))
             count += batch.trainedTokenCount
         }
-        return Float(total / Double(max(count, 1)))
+        let loss = Float(total / Double(max(count, 1)))
+        let perplexity = Foundation.exp(Double(loss))
+        try metrics.append(["step": step, "eval_loss": Double(loss), "eval_perplexity": perplexity])
+        log(String(format: "%@ eval loss %.4f  perplexity %.2f", label, loss, perplexity))
+        return loss
     }
 
     /// The outputs a user takes away: a PEFT adapter folder (LoRA) or a full model folder.
