@@ -78,6 +78,9 @@ struct KernelsBench: ParsableCommand {
     }
 }
 
+/// The converted SmolLM2-135M-Instruct that `make demo` writes, the benchmarks' default model.
+let benchmarkModel = checkoutRoot.appendingPathComponent(".deps/models/SmolLM2-135M-Instruct").path
+
 /// The checkout this binary was built from, where the peer scripts live.
 let checkoutRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent()
@@ -88,7 +91,7 @@ struct GenerateBench: ParsableCommand {
         abstract: "Prefill and decode tokens/s of a model folder, against PyTorch + transformers.")
 
     @Option(help: "A Hugging Face model folder (default: the converted SmolLM2-135M-Instruct).")
-    var model: String = checkoutRoot.appendingPathComponent(".deps/models/SmolLM2-135M-Instruct").path
+    var model: String = benchmarkModel
     @Option(help: "Batch sizes, comma separated.") var batches: String = "1,8"
     @Option(help: "Prompt tokens per row.") var promptLength: Int = 128
     @Option(help: "Generated tokens per row.") var newTokens: Int = 64
@@ -125,7 +128,7 @@ struct SFTBench: ParsableCommand {
         abstract: "Seconds per fine-tuning step (forward, backward, AdamW) at a fixed shape: Temper, Temper on MLX's default ops, PyTorch + peft.")
 
     @Option(help: "A Hugging Face model folder (default: the converted SmolLM2-135M-Instruct).")
-    var model: String = checkoutRoot.appendingPathComponent(".deps/models/SmolLM2-135M-Instruct").path
+    var model: String = benchmarkModel
     @Option(help: "lora, full or both (comma separated).") var methods: String = "lora"
     @Option(help: "Rows per step.") var batch: Int = 4
     @Option(help: "Tokens per row (all labelled).") var length: Int = 256
