@@ -425,9 +425,11 @@ int tmx_kernel_log_softmax(tmx_array* out, tmx_array x) { TMX_TRY(*out = wrap(te
 int tmx_kernel_logsumexp(tmx_array* out, tmx_array x) { TMX_TRY(*out = wrap(temper::kernels::logsumexp(x->a))) }
 int tmx_kernel_linear_cross_entropy(tmx_vec out, tmx_array hidden, tmx_array weight, tmx_array targets,
                                     tmx_array token_weights, int ignore_index, bool entropy,
-                                    int token_chunk, int vocabulary_chunk) {
+                                    int token_chunk, int vocabulary_chunk, int gradients_in_forward) {
   TMX_TRY({
     temper::kernels::CrossEntropyOptions options;
+    options.gradient_in_forward = gradients_in_forward > 0;
+    options.weight_gradient_in_forward = gradients_in_forward > 1;
     options.ignore_index = ignore_index;
     options.entropy = entropy;
     options.token_chunk = static_cast<size_t>(token_chunk);
@@ -462,6 +464,11 @@ int tmx_kernel_attention(tmx_array* out, tmx_array queries, tmx_array keys, tmx_
     *out = wrap(temper::kernels::attention(queries->a, keys->a, values->a, options, optional(query_segments),
                                            optional(key_segments), optional(mask)));
   })
+}
+int tmx_kernel_lora_linear(tmx_array* out, tmx_array x, tmx_array weight, tmx_array bias, tmx_array a, tmx_array b,
+                           float scale, tmx_array dropped_input) {
+  TMX_TRY(*out = wrap(temper::kernels::lora_linear(x->a, weight->a, optional(bias), a->a, b->a, scale,
+                                                   optional(dropped_input))))
 }
 int tmx_kernel_thread_count(void) { return temper::kernels::thread_count(); }
 

@@ -112,8 +112,65 @@ class CrossEntropyBackward : public mx::Primitive {
   bool hidden_gradient_, weight_gradient_;
 };
 
+/// The forward with the loss sum's gradients (for a loss cotangent of 1) computed on the way, as
+/// Liger-Kernel does when the loss is the last op: each chunk of `gradient_token_chunk` rows gets
+/// its logits over the whole vocabulary at once, so the softmax is known before the chunk's logits
+/// are turned into their gradient in place and multiplied back through the weight. The backward
+/// then only scales, and the logits are computed once instead of twice.
+void forward_with_gradients(const CrossEntropyOptions& options, const std::vector<int64_t>& rows, size_t n, size_t d,
+                            size_t v, const float* hidden, const float* weight, const int32_t* targets,
+                            const float* token_weights, float* logprob, float* lse, float* entropy, float* d_hidden,
+                            float* d_weight, float* loss_out, float* weight_sum_out) {
+  std::memset(d_hidden, 0, n * d * sizeof(float));
+  if (d_weight) std::memset(d_weight, 0, v * d * sizeof(float));
+  size_t chunk = options.gradient_token_chunk;
+  std::vector<float> block(chunk * d), block_gradient(chunk * d), logits(chunk * v);
+  std::vector<int32_t> block_targets(chunk);
+  std::vector<float> running_max(chunk), running_sum(chunk), running_dot(chunk), target_logit(chunk);
+  std::vector<float> block_lse(chunk), coefficient(chunk);
+  double loss = 0, weight_total = 0;
+  for (size_t first = 0; first < rows.size(); first += chunk) {
+    size_t count = std::min(chunk, rows.size() - first);
+    gather_rows(hidden, rows, first, count, d, block.data());
+    for (size_t i = 0; i < count; i++) {
+      block_targets[i] = targets[rows[first + i]];
+      running_max[i] = -__builtin_inff();
+      running_sum[i] = running_dot[i] = 0;
+      target_logit[i] = -__builtin_inff();
+    }
+    chunk_logits(block.data(), count, weight, 0, v, d, logits.data());
+    parallel_for(count, row_grain(v), [&](size_t b, size_t e) {
+      TEMPER_DISPATCH(cross_entropy_fold_rows, logits.data(), v, 0, block_targets.data(), running_max.data(),
+                      running_sum.data(), running_dot.data(), target_logit.data(), options.entropy, b, e);
+    });
+    for (size_t i = 0; i < count; i++) {
+      int64_t r = rows[first + i];
+      block_lse[i] = running_max[i] + std::log(running_sum[i]);
+      lse[r] = block_lse[i];
+      logprob[r] = target_logit[i] - block_lse[i];
+      if (options.entropy) entropy[r] = block_lse[i] - running_dot[i] / running_sum[i];
+      loss -= static_cast<double>(token_weights[r]) * logprob[r];
+      weight_total += token_weights[r];
+      coefficient[i] = -token_weights[r];
+    }
+    parallel_for(count, row_grain(v), [&](size_t b, size_t e) {
+      TEMPER_DISPATCH(cross_entropy_gradient_rows, logits.data(), v, 0, block_targets.data(), block_lse.data(),
+                      coefficient.data(), b, e);
+    });
+    cblas_sgemm(kRowMajor, kNoTrans, kNoTrans, count, d, v, 1.0f, logits.data(), v, weight, d, 0.0f,
+                block_gradient.data(), d);
+    for (size_t i = 0; i < count; i++) std::memcpy(d_hidden + rows[first + i] * d, block_gradient.data() + i * d, d * sizeof(float));
+    if (d_weight) {
+      cblas_sgemm(kRowMajor, kTrans, kNoTrans, v, d, count, 1.0f, logits.data(), v, block.data(), d, 1.0f, d_weight, d);
+    }
+  }
+  *loss_out = static_cast<float>(loss);
+  *weight_sum_out = static_cast<float>(weight_total);
+}
+
 /// Inputs: hidden [N, D], weight [V, D], targets [N] int32, token weights [N].
-/// Outputs: loss sum [], weight sum [], target log-probs [N], logsumexp [N], entropy [N].
+/// Outputs: loss sum [], weight sum [], target log-probs [N], logsumexp [N], entropy [N], then with
+/// `gradient_in_forward` the loss sum's gradient for hidden [N, D] (and for weight [V, D]).
 class CrossEntropyForward : public mx::Primitive {
  public:
   CrossEntropyForward(mx::Stream stream, CrossEntropyOptions options) : mx::Primitive(stream), options_(options) {}
@@ -133,6 +190,13 @@ class CrossEntropyForward : public mx::Primitive {
       std::fill(entropy, entropy + n, 0.0f);
 
       auto rows = active_rows(targets, n, options.ignore_index);
+      if (options.gradient_in_forward) {
+        float* d_hidden = out[5].template data<float>();
+        float* d_weight = options.weight_gradient_in_forward ? out[6].template data<float>() : nullptr;
+        forward_with_gradients(options, rows, n, d, v, hidden, weight, targets, token_weights, logprob, lse, entropy,
+                               d_hidden, d_weight, out[0].template data<float>(), out[1].template data<float>());
+        return;
+      }
       size_t token_chunk = options.token_chunk, vocab_chunk = options.vocabulary_chunk;
       std::vector<float> block(token_chunk * d), logits(token_chunk * vocab_chunk);
       std::vector<int32_t> block_targets(token_chunk);
@@ -181,6 +245,26 @@ class CrossEntropyForward : public mx::Primitive {
     auto s = cpu_stream();
     auto n = primals[0].shape(0);
     auto loss_seed = cotangents.size() > 0 ? mx::astype(cotangents[0], mx::float32, s) : mx::zeros({}, mx::float32, s);
+    if (options_.gradient_in_forward) {
+      // The forward holds the gradients for a loss cotangent of 1 (the log-probs carry none here).
+      bool weight_ready = options_.weight_gradient_in_forward;
+      std::vector<mx::array> result;
+      for (int arg : argnums) {
+        if (arg == 0) {
+          result.push_back(mx::multiply(outputs[5], loss_seed, s));
+        } else if (arg == 1 && weight_ready) {
+          result.push_back(mx::multiply(outputs[6], loss_seed, s));
+        } else if (arg == 1) {
+          auto no_logprob_seed = mx::zeros({n}, mx::float32, s);
+          result.push_back(mx::array::make_arrays(
+              {primals[1].shape()}, {mx::float32}, std::make_shared<CrossEntropyBackward>(s, options_, false, true),
+              {primals[0], primals[1], primals[2], primals[3], outputs[3], loss_seed, no_logprob_seed})[0]);
+        } else {
+          result.push_back(mx::zeros_like(primals[arg], s));
+        }
+      }
+      return result;
+    }
     auto logprob_seed = cotangents.size() > 2 ? mx::contiguous(mx::broadcast_to(mx::astype(cotangents[2], mx::float32, s), {n}, s), false, s)
                                               : mx::zeros({n}, mx::float32, s);
     std::vector<mx::Shape> shapes;
@@ -207,7 +291,10 @@ class CrossEntropyForward : public mx::Primitive {
   const char* name() const override { return "TemperCrossEntropy"; }
   std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& inputs) override {
     mx::Shape row{inputs[0].shape(0)};
-    return {{}, {}, row, row, row};
+    std::vector<mx::Shape> shapes{{}, {}, row, row, row};
+    if (options_.gradient_in_forward) shapes.push_back(inputs[0].shape());
+    if (options_.weight_gradient_in_forward) shapes.push_back(inputs[1].shape());
+    return shapes;
   }
 
  private:
@@ -235,7 +322,12 @@ std::vector<mx::array> linear_cross_entropy(const mx::array& hidden, const mx::a
                          : mx::ones(row, mx::float32, s);
   std::vector<mx::array> inputs{mx::contiguous(hidden, false, s), mx::contiguous(weight, false, s),
                                 mx::contiguous(mx::astype(targets, mx::int32, s), false, s), w};
-  return mx::array::make_arrays({{}, {}, row, row, row}, {mx::float32, mx::float32, mx::float32, mx::float32, mx::float32},
+  options.gradient_token_chunk = std::max<size_t>(1, options.gradient_token_chunk);
+  options.weight_gradient_in_forward = options.weight_gradient_in_forward && options.gradient_in_forward;
+  std::vector<mx::Shape> shapes{{}, {}, row, row, row};
+  if (options.gradient_in_forward) shapes.push_back(hidden.shape());
+  if (options.weight_gradient_in_forward) shapes.push_back(weight.shape());
+  return mx::array::make_arrays(shapes, std::vector<mx::Dtype>(shapes.size(), mx::float32),
                                 std::make_shared<CrossEntropyForward>(s, options), inputs);
 }
 

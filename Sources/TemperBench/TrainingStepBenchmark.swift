@@ -68,6 +68,7 @@ public struct TrainingStepBenchmark {
         ).reshaped(-1)
         var optimizer = AdamW()
         var seconds: [Double] = []
+        let lossGradients: CrossEntropyGradients = names.contains(model.outputWeightName) ? .hiddenAndWeight : .hidden
         for step in 0...steps {
             let start = Date()
             let current = model.parameters()
@@ -75,7 +76,8 @@ public struct TrainingStepBenchmark {
                 try? model.update(parameters: Dictionary(uniqueKeysWithValues: zip(names, trainable)))
                 let hidden = model.hiddenStates(ids)
                 let ce = Kernels.linearCrossEntropy(
-                    hidden: hidden.reshaped(-1, hidden.dim(-1)), weight: model.outputWeight, targets: targets)
+                    hidden: hidden.reshaped(-1, hidden.dim(-1)), weight: model.outputWeight, targets: targets,
+                    gradientsInForward: lossGradients)
                 return [ce.meanLoss]
             }
             let (_, gradients) = f(names.map { current[$0]! })

@@ -1,6 +1,6 @@
 import CMLXShim
 
-/// What ``Kernels/linearCrossEntropy(hidden:weight:targets:tokenWeights:ignoreIndex:entropy:tokenChunk:vocabularyChunk:)`` returns.
+/// What ``Kernels/linearCrossEntropy(hidden:weight:targets:tokenWeights:ignoreIndex:entropy:tokenChunk:vocabularyChunk:gradientsInForward:)`` returns.
 public struct CrossEntropyOutput {
     /// Σ −w·log p(target) over the rows that count: a scalar.
     public var lossSum: Tensor
@@ -17,6 +17,17 @@ public struct CrossEntropyOutput {
     public var meanLoss: Tensor { lossSum / maximum(weightSum, Tensor(Float(1e-12))) }
 }
 
+/// Which gradients ``Kernels/linearCrossEntropy(hidden:weight:targets:tokenWeights:ignoreIndex:entropy:tokenChunk:vocabularyChunk:gradientsInForward:)``
+/// computes during its forward.
+public enum CrossEntropyGradients: Int32, Sendable {
+    /// All in the backward, which recomputes the logits.
+    case none = 0
+    /// The hidden states' (the weight is frozen, as with LoRA).
+    case hidden
+    /// The hidden states' and the weight's (full fine-tuning).
+    case hiddenAndWeight
+}
+
 extension Kernels {
     /// Cross-entropy of the LM head `hidden · weightᵀ` against `targets`, computed in chunks of
     /// `tokenChunk` rows and `vocabularyChunk` columns so the [N, V] logits never exist whole (after
@@ -27,11 +38,15 @@ extension Kernels {
     ///   - weight: [V, D] LM-head (or tied embedding) weight; gets a gradient only when differentiated.
     ///   - targets: [N] integer token ids; a target outside [0, V) gives log-prob −inf.
     ///   - tokenWeights: optional [N] weights on each row's loss.
+    ///   - gradientsInForward: for a training step that differentiates the loss sum only: the
+    ///     forward also computes its gradient for `hidden` (`.hidden`) or for both (`.hiddenAndWeight`),
+    ///     so the logits are computed once instead of again in the backward. The log-probs then
+    ///     carry no gradient, and an evaluation-only call pays for a gradient it does not use.
     /// On a GPU or for non-float32 inputs this falls back to the materialized MLX composition.
     public static func linearCrossEntropy(
         hidden: Tensor, weight: Tensor, targets: Tensor, tokenWeights: Tensor? = nil,
         ignoreIndex: Int32 = -100, entropy: Bool = false, tokenChunk: Int = 512,
-        vocabularyChunk: Int = 8192
+        vocabularyChunk: Int = 8192, gradientsInForward: CrossEntropyGradients = .none
     ) -> CrossEntropyOutput {
         guard fused(hidden, weight) else {
             return referenceCrossEntropy(
@@ -41,7 +56,7 @@ extension Kernels {
         let parts = withTensorVector { out in
             if tmx_kernel_linear_cross_entropy(
                 out, hidden.handle, weight.handle, targets.handle, tokenWeights?.handle,
-                ignoreIndex, entropy, Int32(tokenChunk), Int32(vocabularyChunk)) != 0
+                ignoreIndex, entropy, Int32(tokenChunk), Int32(vocabularyChunk), gradientsInForward.rawValue) != 0
             {
                 opFailed("Kernels.linearCrossEntropy")
                 return [Tensor](repeating: Tensor.placeholder(), count: 5)

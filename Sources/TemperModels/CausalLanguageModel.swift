@@ -202,6 +202,8 @@ public final class CausalLanguageModel: Module {
 
     /// The [V, D] matrix that maps hidden states to logits (the embedding when tied).
     public var outputWeight: Tensor { lmHead?.weight ?? model.embedTokens.weight }
+    /// The parameter name of ``outputWeight``.
+    public var outputWeightName: String { lmHead == nil ? "model.embed_tokens.weight" : "lm_head.weight" }
 
     /// Final-norm hidden states [B, T, D] for token ids [B, T]; the input of the LM head (and of
     /// the fused cross-entropy in training).

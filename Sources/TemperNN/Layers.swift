@@ -52,17 +52,19 @@ public final class Linear: Module {
 
     /// x: [..., in] → [..., out].
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var y: Tensor
         // Frozen weights may be stored quantized or in bfloat16; compute is float32.
         let weight = quantizedWeight?.dequantized()
             ?? (self.weight.dtype == .bfloat16 ? self.weight.asType(.float32) : self.weight)
-        if let bias {
-            y = bias.addmm(x.reshaped(-1, x.dim(-1)), weight.mT).reshaped(x.shape.dropLast() + [weight.dim(0)])
-        } else {
-            y = x.matmul(weight.mT)
+        let outputShape = Array(x.shape.dropLast()) + [weight.dim(0)]
+        let rows = x.reshaped(-1, x.dim(-1))
+        if let lora {
+            return Kernels.loraLinear(
+                rows, weight: weight, bias: bias, a: lora.a.weight, b: lora.b.weight, scale: lora.scale,
+                droppedInput: lora.droppedInput(rows)
+            ).reshaped(outputShape)
         }
-        if let lora { y = y + lora(x) }
-        return y
+        guard let bias else { return x.matmul(weight.mT) }
+        return bias.addmm(rows, weight.mT).reshaped(outputShape)
     }
 
     /// W + scale · B·A: the weight with the adapter folded in (for merging).
@@ -99,13 +101,17 @@ public final class LoRAAdapter {
         scale = rankStabilized ? alpha / Float(rank).squareRoot() : alpha / Float(rank)
     }
 
+    /// x with dropout applied (inverted scaling, as torch.nn.Dropout), or nil when no dropout is
+    /// drawn this step (evaluation, or dropout 0) and the adapter sees x itself.
+    public func droppedInput(_ x: Tensor) -> Tensor? {
+        guard dropout > 0, let dropoutKey else { return nil }
+        let keep = Random.bernoulli(1 - dropout, shape: x.shape, key: dropoutKey)
+        return which(keep, x / Double(1 - dropout), Tensor.zeros(like: x))
+    }
+
+    /// scale · B(A(dropout(x))).
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        var input = x
-        if dropout > 0, let dropoutKey {
-            let keep = Random.bernoulli(1 - dropout, shape: x.shape, key: dropoutKey)
-            input = which(keep, x / Double(1 - dropout), Tensor.zeros(like: x))
-        }
-        return input.matmul(a.weight.mT).matmul(b.weight.mT) * Double(scale)
+        (droppedInput(x) ?? x).matmul(a.weight.mT).matmul(b.weight.mT) * Double(scale)
     }
 }
 

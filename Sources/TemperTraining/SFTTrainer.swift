@@ -113,6 +113,7 @@ public final class SFTTrainer {
         log("training \(totalSteps) steps (\(stepsPerEpoch) per epoch), batch \(recipe.batchSize) × \(recipe.maxLength) tokens, grad accum \(recipe.gradAccum)")
 
         let names = trainableNames
+        let lossGradients: CrossEntropyGradients = names.contains(network.outputWeightName) ? .hiddenAndWeight : .hidden
         var firstLoss: Float?, lastLoss: Float?, lastEval: Float?
         var tokensSeen = 0, trainedSeen = 0
         let loopStart = Date()
@@ -134,7 +135,7 @@ public final class SFTTrainer {
                 let inputs = BatchTensors(batch)
                 let f = valueAndGrad { (trainable: [Tensor]) -> [Tensor] in
                     try? network.update(parameters: Dictionary(uniqueKeysWithValues: zip(names, trainable)))
-                    let sum = Self.lossSum(network, inputs)
+                    let sum = Self.lossSum(network, inputs, gradients: lossGradients)
                     return [sum / Double(max(trained, 1)), sum]
                 }
                 let (values, gradients) = f(current)
@@ -228,13 +229,16 @@ public final class SFTTrainer {
         }
     }
 
-    /// Σ −log p(target) over the batch's trained tokens, by the fused linear cross-entropy.
-    static func lossSum(_ network: CausalLanguageModel, _ inputs: BatchTensors) -> Tensor {
+    /// Σ −log p(target) over the batch's trained tokens, by the fused linear cross-entropy. In a
+    /// training step (`gradients` not `.none`) its gradients come out of the forward.
+    static func lossSum(
+        _ network: CausalLanguageModel, _ inputs: BatchTensors, gradients: CrossEntropyGradients = .none
+    ) -> Tensor {
         let hidden = network.hiddenStates(inputs.ids, layout: inputs.layout)
         let flat = hidden.reshaped(-1, hidden.dim(-1))
         return Kernels.linearCrossEntropy(
             hidden: flat, weight: network.outputWeight, targets: inputs.targets,
-            ignoreIndex: Int32(ignoredLabel)).lossSum
+            ignoreIndex: Int32(ignoredLabel), gradientsInForward: gradients).lossSum
     }
 
     /// Batches of the recipe's shape: shuffled by the recipe's seed for training, one pass in

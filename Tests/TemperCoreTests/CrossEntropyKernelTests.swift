@@ -74,6 +74,32 @@ import TemperTestSupport
         assertClose(gradients[0], want, tolerance: Self.tolerance)
     }
 
+    /// Gradients computed during the forward (training steps): the loss values are unchanged and the
+    /// gradients of the mean loss (a loss cotangent other than 1) match, with ignored rows and token
+    /// weights, for the hidden states alone and with the weight; asking for the weight when only the
+    /// hidden states' gradient was precomputed falls back to the recompute.
+    @Test func gradientsComputedInTheForward() {
+        let p = Self.problem(tokens: 300, hidden: 24, vocabulary: 301, ignored: [0, 5, 6, 299], weighted: true, seed: 6)
+        let reference = { (t: [Tensor]) in
+            Kernels.referenceCrossEntropy(hidden: t[0], weight: t[1], targets: p.targets, tokenWeights: p.tokenWeights?.asType(.float64)).meanLoss
+        }
+        let want = grad(reference)([p.hidden.asType(.float64), p.weight.asType(.float64)]).map { $0.asType(.float32) }
+        for mode in [CrossEntropyGradients.hidden, .hiddenAndWeight] {
+            let fused = { (t: [Tensor]) in
+                Kernels.linearCrossEntropy(hidden: t[0], weight: t[1], targets: p.targets, tokenWeights: p.tokenWeights, gradientsInForward: mode)
+            }
+            let plain = Kernels.linearCrossEntropy(hidden: p.hidden, weight: p.weight, targets: p.targets, tokenWeights: p.tokenWeights)
+            let output = fused([p.hidden, p.weight])
+            #expect(output.lossSum.item(Float.self) == plain.lossSum.item(Float.self), "\(mode)")
+            assertClose(output.logProbabilities, plain.logProbabilities, tolerance: Self.tolerance, "\(mode) log-probs")
+            let got = grad { fused($0).meanLoss }([p.hidden, p.weight])
+            assertClose(got[0], want[0], tolerance: Self.tolerance, "\(mode) d hidden")
+            assertClose(got[1], want[1], tolerance: Self.tolerance, "\(mode) d weight")
+            // Rows without a target get exactly zero.
+            #expect(got[0][5].abs().max().item(Float.self) == 0)
+        }
+    }
+
     @Test func badShapesThrowInsideTheErrorScope() {
         let p = Self.problem(tokens: 4, hidden: 8, vocabulary: 9)
         #expect(throws: MLXError.self) {

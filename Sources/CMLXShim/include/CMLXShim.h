@@ -179,10 +179,11 @@ int tmx_kernel_softmax(tmx_array* out, tmx_array x);
 int tmx_kernel_log_softmax(tmx_array* out, tmx_array x);
 int tmx_kernel_logsumexp(tmx_array* out, tmx_array x);
 /// Fused linear cross-entropy; writes {loss sum, weight sum, log-probs [N], logsumexp [N], entropy [N]}.
-/// token_weights may be null (all ones).
+/// token_weights may be null (all ones). gradients_in_forward: 0 none, 1 the hidden states', 2 also
+/// the weight's (the forward then also writes them).
 int tmx_kernel_linear_cross_entropy(tmx_vec out, tmx_array hidden, tmx_array weight, tmx_array targets,
                                     tmx_array token_weights, int ignore_index, bool entropy,
-                                    int token_chunk, int vocabulary_chunk);
+                                    int token_chunk, int vocabulary_chunk, int gradients_in_forward);
 /// One AdamW step over k tensors: `inputs` holds k parameters, k gradients, k first and k second
 /// moments; `out` receives k parameters, k first and k second moments.
 int tmx_kernel_adamw(tmx_vec out, tmx_vec inputs, const float* weight_decays, float learning_rate,
@@ -192,6 +193,9 @@ int tmx_kernel_int8_dequantize(tmx_array* out, tmx_array codes, tmx_array absmax
 /// Tiled attention; query_segments/key_segments/mask may be null.
 int tmx_kernel_attention(tmx_array* out, tmx_array queries, tmx_array keys, tmx_array values, float scale,
                          bool causal, tmx_array query_segments, tmx_array key_segments, tmx_array mask);
+/// LoRA linear layer x·Wᵀ (+ bias) + scale·(x'·Aᵀ)·Bᵀ; bias and dropped_input (x') may be null.
+int tmx_kernel_lora_linear(tmx_array* out, tmx_array x, tmx_array weight, tmx_array bias, tmx_array a, tmx_array b,
+                           float scale, tmx_array dropped_input);
 int tmx_kernel_thread_count(void);
 
 // MARK: quantization

@@ -29,6 +29,13 @@ struct CrossEntropyOptions {
   bool entropy = false;
   size_t token_chunk = 512;
   size_t vocabulary_chunk = 8192;
+  /// Compute the loss sum's gradient for hidden (and weight) during the forward, for training
+  /// steps where the loss sum is what gets differentiated: the logits are computed once instead of
+  /// again in the backward, but the log-probs then carry no gradient.
+  bool gradient_in_forward = false;
+  bool weight_gradient_in_forward = false;
+  /// Rows per chunk in that mode, whose logits span the whole vocabulary.
+  size_t gradient_token_chunk = 128;
 };
 
 /// From hidden states [N, D] and the LM-head weight [V, D]: {loss sum (Σ −w·log p(target)), weight
@@ -74,6 +81,14 @@ mlx::core::array attention(const mlx::core::array& queries, const mlx::core::arr
                            const std::optional<mlx::core::array>& query_segments,
                            const std::optional<mlx::core::array>& key_segments,
                            const std::optional<mlx::core::array>& mask);
+
+/// The LoRA linear layer x·Wᵀ (+ bias) + scale·(x'·Aᵀ)·Bᵀ, x' = `dropped_input` (x after LoRA
+/// dropout) or x itself. x [N, in], weight [out, in], A [r, in], B [out, r] with r <= 256.
+/// Differentiable in every input; W's gradient is only computed when asked for.
+mlx::core::array lora_linear(const mlx::core::array& x, const mlx::core::array& weight,
+                             const std::optional<mlx::core::array>& bias, const mlx::core::array& a,
+                             const mlx::core::array& b, float scale,
+                             const std::optional<mlx::core::array>& dropped_input);
 
 /// The number of worker threads kernels split work across.
 int thread_count();

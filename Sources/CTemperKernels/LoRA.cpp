@@ -1,0 +1,209 @@
+// The LoRA linear layer y = x·Wᵀ (+ b) + scale·(x'·Aᵀ)·Bᵀ as one primitive, x' being x or its
+// dropout. Composed from MLX ops, the rank-r products go to OpenBLAS, which is slow at rank 16
+// (its packing dominates), and the scale, the add and the backward's gradient sums each take
+// another pass over [N, out] or [N, in] arrays. Here the base product is one sgemm and every rank-r
+// step is fused into a single pass over the rows, accumulating in place.
+#include "Common.h"
+#include "TemperKernels.h"
+
+extern "C" void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha, const float* a,
+                            int lda, const float* b, int ldb, float beta, float* c, int ldc);
+
+namespace temper::kernels {
+
+#if defined(__x86_64__)
+namespace avx2 {
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#include "LoRABodies.inc"
+#pragma clang attribute pop
+}  // namespace avx2
+#endif
+
+namespace portable {
+#include "LoRABodies.inc"
+}  // namespace portable
+
+namespace {
+
+constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
+constexpr size_t kMaxRank = 256;  // lora_forward_rows keeps a row's rank values on the stack
+
+struct Sizes {
+  size_t rows, in, out, rank;
+};
+
+Sizes sizes_of(const mx::array& x, const mx::array& a, const mx::array& b) {
+  return {static_cast<size_t>(x.shape(0)), static_cast<size_t>(x.shape(1)), static_cast<size_t>(b.shape(0)),
+          static_cast<size_t>(a.shape(0))};
+}
+
+/// Bᵀ [rank, out] from B [out, rank], so the rank-r passes read contiguous rows.
+std::vector<float> transposed(const float* b, size_t out, size_t rank) {
+  std::vector<float> t(rank * out);
+  for (size_t o = 0; o < out; o++) {
+    for (size_t k = 0; k < rank; k++) t[k * out + o] = b[o * rank + k];
+  }
+  return t;
+}
+
+/// Runs body(begin, end, partial) on one row range per thread, each with its own zeroed `width`
+/// floats, then sums the partials into `total` (zeroed first).
+template <class Body>
+void rows_with_partials(size_t rows, size_t width, float* total, Body body) {
+  size_t chunks = std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(thread_count()), rows / 16));
+  std::vector<std::vector<float>> partials(chunks, std::vector<float>(width, 0.0f));
+  parallel_for(chunks, 1, [&](size_t c0, size_t c1) {
+    for (size_t c = c0; c < c1; c++) body(rows * c / chunks, rows * (c + 1) / chunks, partials[c].data());
+  });
+  std::fill(total, total + width, 0.0f);
+  for (auto& partial : partials) {
+    for (size_t j = 0; j < width; j++) total[j] += partial[j];
+  }
+}
+
+/// Inputs: dy [N, out], x [N, in], W [out, in], A [rank, in], B [out, rank], xa [N, rank], then the
+/// dropped input x' [N, in] when it differs from x. Outputs: dx, dA, dB, and dx' when x' is given.
+class LoRALinearBackward : public mx::Primitive {
+ public:
+  LoRALinearBackward(mx::Stream stream, float scale) : mx::Primitive(stream), scale_(scale) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) override {
+    dispatch(stream(), inputs, outputs, [scale = scale_](auto& in, auto& out) {
+      auto z = sizes_of(in[1], in[3], in[4]);
+      const float *dy = in[0].template data<float>(), *x = in[1].template data<float>();
+      const float *w = in[2].template data<float>(), *a = in[3].template data<float>();
+      const float *b = in[4].template data<float>(), *xa = in[5].template data<float>();
+      bool separate = in.size() > 6;  // dropout: the rank-r path saw x', not x
+      const float* dropped = separate ? in[6].template data<float>() : x;
+      float *dx = out[0].template data<float>(), *da = out[1].template data<float>();
+      float* db = out[2].template data<float>();
+      float* d_dropped = separate ? out[3].template data<float>() : dx;
+
+      cblas_sgemm(kRowMajor, kNoTrans, kNoTrans, z.rows, z.in, z.out, 1.0f, dy, z.out, w, z.in, 0.0f, dx, z.in);
+      auto bt = transposed(b, z.out, z.rank);
+      std::vector<float> ga(z.rows * z.rank), dbt(z.rank * z.out);
+      rows_with_partials(z.rows, z.rank * z.out, dbt.data(), [&](size_t begin, size_t end, float* partial) {
+        TEMPER_DISPATCH(lora_output_gradient_rows, dy, bt.data(), xa, scale, ga.data(), partial, z.rank, z.out, begin, end);
+      });
+      for (size_t o = 0; o < z.out; o++) {
+        for (size_t k = 0; k < z.rank; k++) db[o * z.rank + k] = scale * dbt[k * z.out + o];
+      }
+      rows_with_partials(z.rows, z.rank * z.in, da, [&](size_t begin, size_t end, float* partial) {
+        TEMPER_DISPATCH(lora_input_gradient_rows, dropped, ga.data(), a, partial, d_dropped, !separate, z.in, z.rank,
+                        begin, end);
+      });
+    });
+  }
+  void eval_gpu(const std::vector<mx::array>&, std::vector<mx::array>&) override { no_gpu(name()); }
+  const char* name() const override { return "TemperLoRALinearBackward"; }
+
+ private:
+  float scale_;
+};
+
+/// Inputs: x [N, in], W [out, in], A [rank, in], B [out, rank], then optionally the bias [out] and
+/// the dropped input x' [N, in]. Outputs: y [N, out] and xa = x'·Aᵀ [N, rank] (for the backward).
+class LoRALinear : public mx::Primitive {
+ public:
+  LoRALinear(mx::Stream stream, float scale, bool bias, bool dropped)
+      : mx::Primitive(stream), scale_(scale), bias_(bias), dropped_(dropped) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) override {
+    dispatch(stream(), inputs, outputs, [scale = scale_, has_bias = bias_, dropped = dropped_](auto& in, auto& out) {
+      auto z = sizes_of(in[0], in[2], in[3]);
+      const float *x = in[0].template data<float>(), *w = in[1].template data<float>();
+      const float *a = in[2].template data<float>(), *b = in[3].template data<float>();
+      const float* rank_input = dropped ? in[has_bias ? 5 : 4].template data<float>() : x;
+      float *y = out[0].template data<float>(), *xa = out[1].template data<float>();
+      if (has_bias) {
+        const float* bias = in[4].template data<float>();
+        for (size_t i = 0; i < z.rows; i++) std::memcpy(y + i * z.out, bias, z.out * sizeof(float));
+      }
+      cblas_sgemm(kRowMajor, kNoTrans, kTrans, z.rows, z.out, z.in, 1.0f, x, z.in, w, z.in, has_bias ? 1.0f : 0.0f, y,
+                  z.out);
+      auto bt = transposed(b, z.out, z.rank);
+      parallel_for(z.rows, row_grain(z.in + z.out), [&](size_t begin, size_t end) {
+        TEMPER_DISPATCH(lora_forward_rows, rank_input, a, bt.data(), scale, xa, y, z.in, z.rank, z.out, begin, end);
+      });
+    });
+  }
+  void eval_gpu(const std::vector<mx::array>&, std::vector<mx::array>&) override { no_gpu(name()); }
+
+  std::vector<mx::array> vjp(const std::vector<mx::array>& primals, const std::vector<mx::array>& cotangents,
+                             const std::vector<int>& argnums, const std::vector<mx::array>& outputs) override {
+    auto s = cpu_stream();
+    auto& x = primals[0];
+    auto& w = primals[1];
+    auto dy = mx::contiguous(mx::astype(cotangents[0], mx::float32, s), false, s);
+    std::vector<mx::array> inputs{dy, x, w, primals[2], primals[3], outputs[1]};
+    int dropped_index = dropped_ ? (bias_ ? 5 : 4) : -1;
+    if (dropped_) inputs.push_back(primals[dropped_index]);
+    std::vector<mx::Shape> shapes{x.shape(), primals[2].shape(), primals[3].shape()};
+    if (dropped_) shapes.push_back(x.shape());
+    auto grads = mx::array::make_arrays(shapes, std::vector<mx::Dtype>(shapes.size(), mx::float32),
+                                        std::make_shared<LoRALinearBackward>(s, scale_), inputs);
+    std::vector<mx::array> result;
+    for (int arg : argnums) {
+      if (arg == 0) {
+        result.push_back(grads[0]);
+      } else if (arg == 1) {  // the base weight is normally frozen; computed only when asked
+        result.push_back(mx::matmul(mx::transpose(dy, s), x, s));
+      } else if (arg == 2 || arg == 3) {
+        result.push_back(grads[arg - 1]);
+      } else if (arg == dropped_index) {
+        result.push_back(grads[3]);
+      } else {  // the bias
+        result.push_back(mx::sum(dy, 0, false, s));
+      }
+    }
+    return result;
+  }
+  const char* name() const override { return "TemperLoRALinear"; }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    auto& o = static_cast<const LoRALinear&>(other);
+    return scale_ == o.scale_ && bias_ == o.bias_ && dropped_ == o.dropped_;
+  }
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& inputs) override {
+    return {{inputs[0].shape(0), inputs[3].shape(0)}, {inputs[0].shape(0), inputs[2].shape(0)}};
+  }
+
+ private:
+  float scale_;
+  bool bias_, dropped_;
+};
+
+}  // namespace
+
+mx::array lora_linear(const mx::array& x, const mx::array& weight, const std::optional<mx::array>& bias,
+                      const mx::array& a, const mx::array& b, float scale, const std::optional<mx::array>& dropped_input) {
+  auto s = cpu_stream();
+  for (auto* t : {&x, &weight, &a, &b}) {
+    if (t->ndim() != 2 || t->dtype() != mx::float32) {
+      throw std::invalid_argument("[temper::kernels::lora_linear] expects 2-D float32 x, weight, A and B");
+    }
+  }
+  int rows = x.shape(0), in = x.shape(1), out = weight.shape(0), rank = a.shape(0);
+  if (weight.shape(1) != in || a.shape(1) != in || b.shape(0) != out || b.shape(1) != rank ||
+      rank > static_cast<int>(kMaxRank)) {
+    throw std::invalid_argument(
+        "[temper::kernels::lora_linear] expects x [N, in], weight [out, in], A [r, in], B [out, r] with r <= 256");
+  }
+  std::vector<mx::array> inputs{mx::contiguous(x, false, s), mx::contiguous(weight, false, s),
+                                mx::contiguous(a, false, s), mx::contiguous(b, false, s)};
+  if (bias) {
+    if (bias->shape() != mx::Shape{out}) throw std::invalid_argument("[temper::kernels::lora_linear] bias must be [out]");
+    inputs.push_back(mx::contiguous(mx::astype(*bias, mx::float32, s), false, s));
+  }
+  if (dropped_input) {
+    if (dropped_input->shape() != x.shape()) {
+      throw std::invalid_argument("[temper::kernels::lora_linear] the dropped input must have x's shape");
+    }
+    inputs.push_back(mx::contiguous(mx::astype(*dropped_input, mx::float32, s), false, s));
+  }
+  auto outputs = mx::array::make_arrays({{rows, out}, {rows, rank}}, {mx::float32, mx::float32},
+                                        std::make_shared<LoRALinear>(s, scale, bias.has_value(), dropped_input.has_value()),
+                                        inputs);
+  return outputs[0];
+}
+
+}  // namespace temper::kernels
