@@ -139,6 +139,9 @@ struct SFTBench: ParsableCommand {
     @Option(help: "Instead of --model, a random-init model of this shape: qwen2.5-0.5b.") var shape: String?
     @Option(help: "Real SFT instead: LoRA on this chat JSONL (loss on completions), against trl's SFTTrainer.") var dataset: String?
     @Option(help: "Optimizer steps of the real SFT run (with --dataset).") var steps: Int = 10
+    @Flag(help: "Real SFT: recompute each decoder layer in the backward (trl's default does too).")
+    var gradientCheckpointing = false
+    @Option(help: "Real SFT: storage of the frozen weights, float32 or bfloat16.") var frozenDtype = "float32"
 
     func run() throws {
         if let dataset { return try realSFT(dataset: dataset) }
@@ -184,6 +187,8 @@ extension SFTBench {
         recipe.batchSize = batch
         recipe.maxLength = length
         recipe.maxSteps = steps
+        recipe.gradientCheckpointing = gradientCheckpointing
+        recipe.frozenDType = frozenDtype
         recipe.output = FileManager.default.temporaryDirectory.appendingPathComponent("temper-bench-sft-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: recipe.output) }
         let summary = try SFTTrainer(recipe: recipe, log: { _ in }).run()
