@@ -3,69 +3,43 @@
 // Grouped-query heads, causal masking aligned to the end (queries are the last Tq of Tk positions,
 // as in decoding against a KV cache), segment ids for packed sequences (a token attends only within
 // its own sample; a negative id is padding and attends to nothing), and an optional additive mask.
-// Block products go to OpenBLAS's sgemm, sized to stay below its multi-threading threshold so the
-// kernel's own threads (one per (batch, head) task) do not contend with OpenBLAS's.
+// Block products run on register-tiled loops of AttentionBodies.inc rather than sgemm: at these
+// sizes (64-wide blocks) OpenBLAS's per-call packing and dispatch cost as much as the arithmetic,
+// and our own tiles can stop at the causal diagonal and the segment bounds of each 16-query panel.
 #include <algorithm>
 
 #include "Common.h"
 #include "TemperKernels.h"
 
-extern "C" void cblas_sgemm(int order, int transA, int transB, int m, int n, int k, float alpha, const float* a,
-                            int lda, const float* b, int ldb, float beta, float* c, int ldc);
-
 namespace temper::kernels {
 
 namespace {
 
-constexpr int kRowMajor = 101, kNoTrans = 111, kTrans = 112;
-constexpr float kNegativeInfinity = -__builtin_inff();
+constexpr size_t kPanel = 16;       // query rows per panel: the 16 lanes of two vectors
+constexpr size_t kTileRows = 6;     // 6 × 16 tiles: 12 accumulators of the 16 AVX registers
+// The backward's dK and dV tiles take 4 keys: with aligned causal panels the bounds fall on multiples
+// of 16 keys, so a tile never pulls in a panel that sees none of its keys (~2% faster than 6).
+constexpr size_t kKeyTileRows = 4;
+constexpr size_t kChunkKeys = 256;  // keys per step, so a panel's scores stay in L1/L2
+constexpr size_t kBlockRows = 64;   // backward rows per block: the depth of the dK and dV products
+constexpr size_t kThinRows = 4;     // panels of at most this many queries (decoding) go row by row
 
 struct Geometry {
   size_t batch, heads, kv_heads, queries, keys, head_dim;
-  size_t query_block, key_block;
   float scale;
   bool causal, segments, mask;
 
   size_t group() const { return heads / kv_heads; }
   /// Causal masking aligns the queries with the last positions of the keys.
   size_t causal_offset() const { return keys - queries; }
+  /// head_dim rounded up to whole panels, the row length of the backward's copies of q and dO.
+  size_t padded_head_dim() const { return (head_dim + kPanel - 1) / kPanel * kPanel; }
 };
 
 Geometry geometry_of(const mx::array& q, const mx::array& k, const AttentionOptions& options) {
-  Geometry g{static_cast<size_t>(q.shape(0)), static_cast<size_t>(q.shape(1)), static_cast<size_t>(k.shape(1)),
-             static_cast<size_t>(q.shape(2)), static_cast<size_t>(k.shape(2)), static_cast<size_t>(q.shape(3)),
-             64, 64, options.scale, options.causal, options.segments, options.mask};
-  // Keep every block product at or below 64·64·64 multiply-adds: OpenBLAS runs those on the
-  // calling thread.
-  g.key_block = std::max<size_t>(8, std::min<size_t>(64, 4096 / std::max<size_t>(g.head_dim, 1)));
-  return g;
-}
-
-/// Fills the masked entries of a score block with −inf and adds the additive mask.
-void apply_masks(const Geometry& g, float* scores, size_t rows, size_t cols, size_t b, size_t h, size_t q0, size_t k0,
-                 const int32_t* query_segments, const int32_t* key_segments, const float* mask) {
-  for (size_t r = 0; r < rows; r++) {
-    float* row = scores + r * cols;
-    size_t query = q0 + r;
-    if (g.causal) {
-      size_t last = query + g.causal_offset();  // the last key this query may see
-      for (size_t c = 0; c < cols; c++) if (k0 + c > last) row[c] = kNegativeInfinity;
-    }
-    if (g.segments) {
-      int32_t segment = query_segments[b * g.queries + query];
-      const int32_t* keys = key_segments + b * g.keys + k0;
-      for (size_t c = 0; c < cols; c++) if (segment < 0 || keys[c] != segment) row[c] = kNegativeInfinity;
-    }
-    if (g.mask) {
-      const float* m = mask + ((b * g.heads + h) * g.queries + query) * g.keys + k0;
-      for (size_t c = 0; c < cols; c++) row[c] += m[c];
-    }
-  }
-}
-
-/// Whether a key block lies entirely after every query of a query block (causal skip).
-bool causally_empty(const Geometry& g, size_t q0, size_t rows, size_t k0) {
-  return g.causal && k0 > q0 + rows - 1 + g.causal_offset();
+  return {static_cast<size_t>(q.shape(0)), static_cast<size_t>(q.shape(1)), static_cast<size_t>(k.shape(1)),
+          static_cast<size_t>(q.shape(2)), static_cast<size_t>(k.shape(2)), static_cast<size_t>(q.shape(3)),
+          options.scale, options.causal, options.segments, options.mask};
 }
 
 struct Buffers {
@@ -85,111 +59,60 @@ Buffers buffers_of(const std::vector<mx::array>& in, const Geometry& g) {
   return b;
 }
 
+}  // namespace
+
+#if defined(__x86_64__)
+namespace avx2 {
+#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
+#include "AttentionBodies.inc"
+#pragma clang attribute pop
+}  // namespace avx2
+#endif
+
+namespace portable {
+#include "AttentionBodies.inc"
+}  // namespace portable
+
+namespace {
+
+/// Per-thread scratch of `floats` floats, aligned to a cache line so that panel rows are too.
+class Scratch {
+ public:
+  explicit Scratch(size_t floats) : storage_(floats + kAlignment / sizeof(float)) {}
+  float* data() {
+    auto address = reinterpret_cast<uintptr_t>(storage_.data());
+    return reinterpret_cast<float*>((address + kAlignment - 1) / kAlignment * kAlignment);
+  }
+
+ private:
+  static constexpr size_t kAlignment = 64;
+  std::vector<float> storage_;
+};
+
+size_t panels_per_group(const Geometry& g) { return (g.group() * g.queries + kPanel - 1) / kPanel; }
+
 void forward(const Geometry& g, const Buffers& in, float* out, float* lse) {
-  size_t query_blocks = (g.queries + g.query_block - 1) / g.query_block;
-  size_t tasks = g.batch * g.heads * query_blocks;
-  parallel_for(tasks, 1, [&](size_t begin, size_t end) {
-    std::vector<float> scores(g.query_block * g.key_block), acc(g.query_block * g.head_dim);
-    std::vector<float> running_max(g.query_block), running_sum(g.query_block);
+  // One task per 16-row panel of a (batch, kv head) group.
+  size_t panels = panels_per_group(g);
+  parallel_for(g.batch * g.kv_heads * panels, 1, [&](size_t begin, size_t end) {
+    Scratch scratch(2 * g.head_dim * kPanel + kChunkKeys * kPanel);
     for (size_t task = begin; task < end; task++) {
-      size_t qb = task % query_blocks, bh = task / query_blocks;
-      size_t b = bh / g.heads, h = bh % g.heads, kvh = h / g.group();
-      size_t q0 = qb * g.query_block, rows = std::min(g.query_block, g.queries - q0);
-      const float* q = in.q + (bh * g.queries + q0) * g.head_dim;
-      const float* k = in.k + (b * g.kv_heads + kvh) * g.keys * g.head_dim;
-      const float* v = in.v + (b * g.kv_heads + kvh) * g.keys * g.head_dim;
-      std::fill(acc.begin(), acc.begin() + rows * g.head_dim, 0.0f);
-      std::fill(running_max.begin(), running_max.end(), kNegativeInfinity);
-      std::fill(running_sum.begin(), running_sum.end(), 0.0f);
-      for (size_t k0 = 0; k0 < g.keys; k0 += g.key_block) {
-        if (causally_empty(g, q0, rows, k0)) break;
-        size_t cols = std::min(g.key_block, g.keys - k0);
-        cblas_sgemm(kRowMajor, kNoTrans, kTrans, rows, cols, g.head_dim, g.scale, q, g.head_dim, k + k0 * g.head_dim,
-                    g.head_dim, 0.0f, scores.data(), cols);
-        apply_masks(g, scores.data(), rows, cols, b, h, q0, k0, in.query_segments, in.key_segments, in.mask);
-        for (size_t r = 0; r < rows; r++) {
-          float* row = scores.data() + r * cols;
-          float block_max = TEMPER_DISPATCH(row_max, row, cols);
-          float m = std::max(running_max[r], block_max);
-          if (m == kNegativeInfinity) {  // nothing visible yet: this block adds nothing
-            std::fill(row, row + cols, 0.0f);
-            continue;
-          }
-          float rescale = running_max[r] == kNegativeInfinity ? 0.0f : std::exp(running_max[r] - m);
-          float sum = TEMPER_DISPATCH(row_exp_sum, row, m, row, cols);
-          running_sum[r] = running_sum[r] * rescale + sum;
-          running_max[r] = m;
-          if (rescale != 1.0f) TEMPER_DISPATCH(row_scale, acc.data() + r * g.head_dim, rescale, g.head_dim);
-        }
-        cblas_sgemm(kRowMajor, kNoTrans, kNoTrans, rows, g.head_dim, cols, 1.0f, scores.data(), cols,
-                    v + k0 * g.head_dim, g.head_dim, 1.0f, acc.data(), g.head_dim);
-      }
-      for (size_t r = 0; r < rows; r++) {
-        float* o = out + (bh * g.queries + q0 + r) * g.head_dim;
-        float l = running_sum[r];
-        // A query that sees no key (fully masked) gets zeros and lse −inf.
-        float inverse = l > 0 ? 1.0f / l : 0.0f;
-        for (size_t d = 0; d < g.head_dim; d++) o[d] = acc[r * g.head_dim + d] * inverse;
-        lse[bh * g.queries + q0 + r] = l > 0 ? running_max[r] + std::log(l) : kNegativeInfinity;
-      }
+      TEMPER_DISPATCH(attention_forward_panel, g, in, task / panels, task % panels * kPanel, out, lse,
+                      scratch.data());
     }
   });
 }
 
 void backward(const Geometry& g, const Buffers& in, const float* out, const float* lse, const float* d_out, float* dq,
               float* dk, float* dv) {
-  std::memset(dq, 0, g.batch * g.heads * g.queries * g.head_dim * sizeof(float));
   std::memset(dk, 0, g.batch * g.kv_heads * g.keys * g.head_dim * sizeof(float));
   std::memset(dv, 0, g.batch * g.kv_heads * g.keys * g.head_dim * sizeof(float));
-  // One task per (batch, kv head): it owns dk, dv of that head and dq of the query heads it serves.
+  // One task per (batch, kv head) group: it owns dk, dv of that head and dq of the query heads it serves.
   parallel_for(g.batch * g.kv_heads, 1, [&](size_t begin, size_t end) {
-    std::vector<float> p(g.query_block * g.key_block), dp(g.query_block * g.key_block), delta(g.query_block);
-    for (size_t task = begin; task < end; task++) {
-      size_t b = task / g.kv_heads, kvh = task % g.kv_heads;
-      const float* k = in.k + task * g.keys * g.head_dim;
-      const float* v = in.v + task * g.keys * g.head_dim;
-      float* dk_head = dk + task * g.keys * g.head_dim;
-      float* dv_head = dv + task * g.keys * g.head_dim;
-      for (size_t h = kvh * g.group(); h < (kvh + 1) * g.group(); h++) {
-        size_t bh = b * g.heads + h;
-        for (size_t q0 = 0; q0 < g.queries; q0 += g.query_block) {
-          size_t rows = std::min(g.query_block, g.queries - q0);
-          size_t offset = (bh * g.queries + q0) * g.head_dim;
-          const float* q = in.q + offset;
-          const float* o = out + offset;
-          const float* d_o = d_out + offset;
-          float* d_q = dq + offset;
-          const float* row_lse = lse + bh * g.queries + q0;
-          for (size_t r = 0; r < rows; r++) delta[r] = TEMPER_DISPATCH(row_dot, d_o + r * g.head_dim, o + r * g.head_dim, g.head_dim);
-          for (size_t k0 = 0; k0 < g.keys; k0 += g.key_block) {
-            if (causally_empty(g, q0, rows, k0)) break;
-            size_t cols = std::min(g.key_block, g.keys - k0);
-            cblas_sgemm(kRowMajor, kNoTrans, kTrans, rows, cols, g.head_dim, g.scale, q, g.head_dim,
-                        k + k0 * g.head_dim, g.head_dim, 0.0f, p.data(), cols);
-            apply_masks(g, p.data(), rows, cols, b, h, q0, k0, in.query_segments, in.key_segments, in.mask);
-            for (size_t r = 0; r < rows; r++) {
-              float* row = p.data() + r * cols;
-              if (row_lse[r] == kNegativeInfinity) {
-                std::fill(row, row + cols, 0.0f);
-              } else {
-                TEMPER_DISPATCH(row_exp_sum, row, row_lse[r], row, cols);  // P = exp(S − lse)
-              }
-            }
-            // dV += Pᵀ·dO;  dP = dO·Vᵀ;  dS = P ⊙ (dP − Δ);  dQ += dS·K·scale;  dK += dSᵀ·Q·scale.
-            cblas_sgemm(kRowMajor, kTrans, kNoTrans, cols, g.head_dim, rows, 1.0f, p.data(), cols, d_o, g.head_dim,
-                        1.0f, dv_head + k0 * g.head_dim, g.head_dim);
-            cblas_sgemm(kRowMajor, kNoTrans, kTrans, rows, cols, g.head_dim, 1.0f, d_o, g.head_dim,
-                        v + k0 * g.head_dim, g.head_dim, 0.0f, dp.data(), cols);
-            for (size_t r = 0; r < rows; r++) {
-              for (size_t c = 0; c < cols; c++) dp[r * cols + c] = p[r * cols + c] * (dp[r * cols + c] - delta[r]);
-            }
-            cblas_sgemm(kRowMajor, kNoTrans, kNoTrans, rows, g.head_dim, cols, g.scale, dp.data(), cols,
-                        k + k0 * g.head_dim, g.head_dim, 1.0f, d_q, g.head_dim);
-            cblas_sgemm(kRowMajor, kTrans, kNoTrans, cols, g.head_dim, rows, g.scale, dp.data(), cols, q, g.head_dim,
-                        1.0f, dk_head + k0 * g.head_dim, g.head_dim);
-          }
-        }
-      }
+    Scratch scratch(3 * kBlockRows * g.head_dim + 2 * kBlockRows * g.padded_head_dim() +
+                    2 * kChunkKeys * kBlockRows + kChunkKeys * kPanel);
+    for (size_t group = begin; group < end; group++) {
+      TEMPER_DISPATCH(attention_backward_group, g, in, out, lse, d_out, group, dq, dk, dv, scratch.data());
     }
   });
 }

@@ -39,9 +39,25 @@ import TemperTestSupport
         Self.check(shape, causal: false)
     }
 
+    /// Keys past one 256-key chunk (online rescaling), head sizes that fill no whole vector, the
+    /// largest head size, and query heads sharing a 16-row panel (3 heads × 7 queries).
+    @Test(arguments: [
+        Shape(B: 1, H: 2, Hkv: 1, Tq: 300, Tk: 300, Dh: 20),
+        Shape(B: 1, H: 4, Hkv: 2, Tq: 40, Tk: 600, Dh: 72),
+        Shape(B: 2, H: 3, Hkv: 1, Tq: 7, Tk: 7, Dh: 3),
+        Shape(B: 1, H: 2, Hkv: 1, Tq: 33, Tk: 290, Dh: 256),
+    ])
+    func longKeysOddSizesAndMixedPanels(shape: Shape) {
+        Self.check(shape, causal: true)
+        Self.check(shape, causal: false)
+    }
+
     @Test func decodingOneQueryAgainstACache() {
         Self.check(Shape(B: 2, H: 4, Hkv: 2, Tq: 1, Tk: 9, Dh: 16), causal: true)
         Self.check(Shape(B: 1, H: 2, Hkv: 1, Tq: 3, Tk: 70, Dh: 8), causal: true)  // chunked prefill
+        // Panels of at most four queries go row by row: one head per kv head, past one key chunk.
+        Self.check(Shape(B: 2, H: 3, Hkv: 3, Tq: 1, Tk: 520, Dh: 36), causal: true)
+        Self.check(Shape(B: 1, H: 2, Hkv: 2, Tq: 4, Tk: 300, Dh: 64), causal: false)
     }
 
     @Test func packedSegmentsWithPadding() {
@@ -58,6 +74,13 @@ import TemperTestSupport
         changed[1][0, TensorIndex.all, 3..<5] = Tensor.ones([1, 2, 8]) * 5
         let again = Kernels.attention(queries: changed[0], keys: changed[1], values: changed[2], scale: 0.5, causal: true, segments: Kernels.Segments(ids))
         #expect((again[0, TensorIndex.all, 0..<3] - out[0, TensorIndex.all, 0..<3]).abs().max().item(Float.self) == 0)
+        // Samples spanning several 16-query panels, a padded tail, and decoding two packed queries.
+        // Row 0: samples of 30, 25 and 15 tokens; row 1: 50 tokens then padding.
+        let long = Tensor((0..<140).map { (i: Int) -> Int32 in i < 70 ? (i < 30 ? 0 : i < 55 ? 1 : 2) : (i < 120 ? 0 : -1) }, shape: [2, 70])
+        Self.check(Shape(B: 2, H: 4, Hkv: 2, Tq: 70, Tk: 70, Dh: 16), causal: true, segments: Kernels.Segments(long))
+        Self.check(Shape(B: 2, H: 4, Hkv: 2, Tq: 70, Tk: 70, Dh: 16), causal: false, segments: Kernels.Segments(long))
+        let decoding = Kernels.Segments(queries: long[TensorIndex.all, 68..<70], keys: long)  // row 1: padding
+        Self.check(Shape(B: 2, H: 2, Hkv: 2, Tq: 2, Tk: 70, Dh: 8), causal: true, segments: decoding)
     }
 
     @Test func additiveAndBooleanMasks() {
