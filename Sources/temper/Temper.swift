@@ -17,6 +17,7 @@ struct Temper: ParsableCommand {
     /// Usage errors (unknown flag, bad value) exit with 2, the POSIX convention, rather than
     /// ArgumentParser's 64; other failures exit with 1 and help/version with 0.
     static func main() {
+        OpenBLASIdle.sleepWhenIdle()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -15,7 +15,7 @@ import TemperTestSupport
     static let sizes = [
         Sizes(rows: 1, input: 5, output: 3, rank: 1),
         Sizes(rows: 7, input: 33, output: 17, rank: 4),
-        Sizes(rows: 37, input: 100, output: 300, rank: 8),
+        Sizes(rows: 37, input: 100, output: 300, rank: 6),
         Sizes(rows: 130, input: 576, output: 192, rank: 16),
     ]
 
