@@ -10,7 +10,9 @@ enum OpenBLASIdle {
         #if os(Linux)
         guard getenv("OPENBLAS_THREAD_TIMEOUT") == nil else { return }
         setenv("OPENBLAS_THREAD_TIMEOUT", "4", 1)
-        execv("/proc/self/exe", CommandLine.unsafeArgv)
+        // The resolved path keeps the process named after the binary (ps, top) rather than "exe".
+        let path = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? "/proc/self/exe"
+        execv(path, CommandLine.unsafeArgv)
         // Only reached when exec failed: carry on with OpenBLAS's default.
         #endif
     }
