@@ -7,6 +7,19 @@ namespace temper::kernels {
 
 namespace {
 
+/// Every output of a multi-output primitive holds its own copy of the input list, so each input
+/// of this one looks shared 3k times over and MLX would never let it be donated. Drops the copies
+/// held by the outputs other than the one being evaluated (whose list is `inputs`), as MLX does
+/// once the step is scheduled, unless a transform is tracing the graph and still needs them.
+void release_sibling_inputs(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) {
+  for (auto& out : outputs) {
+    if (out.is_tracer()) return;
+  }
+  for (auto& out : outputs) {
+    if (&out.inputs() != &inputs) out.inputs().clear();
+  }
+}
+
 /// Inputs: k parameters, k gradients, k first moments, k second moments (float32, each group in
 /// the same order). Outputs: k parameters, k first moments, k second moments.
 class AdamWUpdate : public mx::Primitive {
@@ -17,6 +30,7 @@ class AdamWUpdate : public mx::Primitive {
   void eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) override {
     // Update in place when nothing else holds the old parameters and moments (the usual case in a
     // training step): the kernel reads element i of each input before writing element i.
+    release_sibling_inputs(inputs, outputs);
     size_t k = inputs.size() / 4;
     const size_t source_group[3] = {0, 2, 3};  // outputs p, m, v come from inputs p, m, v
     for (size_t group = 0; group < 3; group++) {
@@ -120,7 +134,7 @@ std::vector<mx::array> adamw_update(const std::vector<mx::array>& parameters, co
         throw std::invalid_argument("[temper::kernels::adamw_update] tensor " + std::to_string(j) +
                                     " must be float32 with its parameter's shape");
       }
-      inputs.push_back(mx::contiguous(a, false, s));
+      inputs.push_back(a.is_available() && a.flags().row_contiguous ? a : mx::contiguous(a, false, s));
     }
   }
   for (int copy = 0; copy < 3; copy++) for (size_t j = 0; j < k; j++) shapes.push_back(parameters[j].shape());

@@ -51,6 +51,32 @@ import TemperTestSupport
         #expect(fused.secondMoments[0].toArray(Float.self).allSatisfy { Swift.abs($0 - 0.00025) < 1e-8 })
     }
 
+    @Test func stepsFedTheirOwnResultsUpdateInPlaceAndMatchTheComposition() {
+        // As in training: each step gets the last one's tensors and nothing else holds them, so the
+        // kernel writes into their buffers. Odd sizes, one large enough to be split across threads.
+        let shapes: [[Int]] = [[257, 129], [5]]
+        let step = AdamWStep(learningRate: 1e-2, beta1: 0.9, beta2: 0.99, eps: 1e-8, step: 3)
+        let decays: [Float] = [0.05, 0]
+        func run(_ update: ([Tensor], [Tensor], [Tensor], [Tensor]) -> AdamWResult) -> AdamWResult {
+            let gradients = shapes.enumerated().map { Random.normal($0.element, key: Random.key(UInt64(40 + $0.offset))) }
+            var state = AdamWResult(parameters: shapes.enumerated().map { Random.normal($0.element, key: Random.key(UInt64(50 + $0.offset))) },
+                                    firstMoments: shapes.map { Tensor.zeros($0) }, secondMoments: shapes.map { Tensor.zeros($0) })
+            for _ in 0..<3 {
+                state = update(state.parameters, gradients, state.firstMoments, state.secondMoments)
+                eval(state.parameters + state.firstMoments + state.secondMoments)
+            }
+            return state
+        }
+        let fused = run { Kernels.adamWUpdate(parameters: $0, gradients: $1, firstMoments: $2, secondMoments: $3, weightDecays: decays, step: step) }
+        let reference = run { Kernels.referenceAdamWUpdate(parameters: $0, gradients: $1, firstMoments: $2, secondMoments: $3, weightDecays: decays, step: step) }
+        let tolerance = Tolerance(absolute: 1e-6, relative: 1e-5)
+        for j in shapes.indices {
+            assertClose(fused.parameters[j], reference.parameters[j], tolerance: tolerance, "parameter \(j)")
+            assertClose(fused.firstMoments[j], reference.firstMoments[j], tolerance: tolerance, "m \(j)")
+            assertClose(fused.secondMoments[j], reference.secondMoments[j], tolerance: tolerance, "v \(j)")
+        }
+    }
+
     @Test func mismatchedShapesThrowInsideTheErrorScope() {
         #expect(throws: MLXError.self) {
             try withErrorHandling {
