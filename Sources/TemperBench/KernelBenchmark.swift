@@ -129,7 +129,9 @@ public struct KernelBenchmark {
         switch item.op {
         case "linear_cross_entropy":
             let targets = Random.uniform([item.shape[0]], low: 0, high: Float(item.shape[2]), key: Random.key(3)).asType(.int32)
-            return ({ [Kernels.linearCrossEntropy(hidden: $0[0], weight: $0[1], targets: targets).meanLoss] },
+            // Forward + backward is a training step: the gradients come out of the forward pass.
+            let gradients: CrossEntropyGradients = item.backward ? .hiddenAndWeight : .none
+            return ({ [Kernels.linearCrossEntropy(hidden: $0[0], weight: $0[1], targets: targets, gradientsInForward: gradients).meanLoss] },
                     { [Kernels.referenceCrossEntropy(hidden: $0[0], weight: $0[1], targets: targets).meanLoss] })
         case "adamw":
             let k = item.shape[0]
