@@ -61,17 +61,8 @@ Buffers buffers_of(const std::vector<mx::array>& in, const Geometry& g) {
 
 }  // namespace
 
-#if defined(__x86_64__)
-namespace avx2 {
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#include "AttentionBodies.inc"
-#pragma clang attribute pop
-}  // namespace avx2
-#endif
-
-namespace portable {
-#include "AttentionBodies.inc"
-}  // namespace portable
+#define TEMPER_BODIES "AttentionBodies.inc"
+#include "PerInstructionSet.inc"
 
 namespace {
 

@@ -24,17 +24,8 @@ struct AdamWStep {
   float bias_correction1, bias_correction2;  // 1 − β^t
 };
 
-#if defined(__x86_64__)
-namespace avx2 {
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#include "KernelBodies.inc"
-#pragma clang attribute pop
-}  // namespace avx2
-#endif
-
-namespace portable {
-#include "KernelBodies.inc"
-}  // namespace portable
+#define TEMPER_BODIES "KernelBodies.inc"
+#include "PerInstructionSet.inc"
 
 namespace mx = mlx::core;
 

@@ -11,17 +11,8 @@ extern "C" void cblas_sgemm(int order, int transA, int transB, int m, int n, int
 
 namespace temper::kernels {
 
-#if defined(__x86_64__)
-namespace avx2 {
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#include "LoRABodies.inc"
-#pragma clang attribute pop
-}  // namespace avx2
-#endif
-
-namespace portable {
-#include "LoRABodies.inc"
-}  // namespace portable
+#define TEMPER_BODIES "LoRABodies.inc"
+#include "PerInstructionSet.inc"
 
 namespace {
 
