@@ -18,6 +18,7 @@ struct Temper: ParsableCommand {
     /// ArgumentParser's 64; other failures exit with 1 and help/version with 0.
     static func main() {
         OpenBLASIdle.sleepWhenIdle()
+        HeapReuse.keepFreedPagesMapped()
         do {
             var command = try parseAsRoot()
             try command.run()
