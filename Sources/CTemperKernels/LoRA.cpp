@@ -54,12 +54,15 @@ void rows_with_partials(size_t rows, size_t width, float* total, Body body) {
 
 /// Inputs: dy [N, out], x [N, in], W [out, in], A [rank, in], B [out, rank], xa [N, rank], then the
 /// dropped input x' [N, in] when it differs from x. Outputs: dx, dA, dB, and dx' when x' is given.
+/// Without `input_gradient` (nothing upstream of x is trained, as for the first layer's
+/// projections in LoRA) the dx outputs are zeros and their products are skipped.
 class LoRALinearBackward : public mx::Primitive {
  public:
-  LoRALinearBackward(mx::Stream stream, float scale) : mx::Primitive(stream), scale_(scale) {}
+  LoRALinearBackward(mx::Stream stream, float scale, bool input_gradient)
+      : mx::Primitive(stream), scale_(scale), input_gradient_(input_gradient) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) override {
-    dispatch(stream(), inputs, outputs, [scale = scale_](auto& in, auto& out) {
+    dispatch(stream(), inputs, outputs, [scale = scale_, input_gradient = input_gradient_](auto& in, auto& out) {
       auto z = sizes_of(in[1], in[3], in[4]);
       const float *dy = in[0].template data<float>(), *x = in[1].template data<float>();
       const float *w = in[2].template data<float>(), *a = in[3].template data<float>();
@@ -70,7 +73,12 @@ class LoRALinearBackward : public mx::Primitive {
       float* db = out[2].template data<float>();
       float* d_dropped = separate ? out[3].template data<float>() : dx;
 
-      cblas_sgemm(kRowMajor, kNoTrans, kNoTrans, z.rows, z.in, z.out, 1.0f, dy, z.out, w, z.in, 0.0f, dx, z.in);
+      if (input_gradient) {
+        cblas_sgemm(kRowMajor, kNoTrans, kNoTrans, z.rows, z.in, z.out, 1.0f, dy, z.out, w, z.in, 0.0f, dx, z.in);
+      } else {
+        std::memset(dx, 0, z.rows * z.in * sizeof(float));
+        if (separate) std::memset(d_dropped, 0, z.rows * z.in * sizeof(float));
+      }
       auto bt = transposed(b, z.out, z.rank);
       std::vector<float> ga(z.rows * z.rank), dbt(z.rank * z.out);
       rows_with_partials(z.rows, z.rank * z.out, dbt.data(), [&](size_t begin, size_t end, float* partial) {
@@ -80,8 +88,8 @@ class LoRALinearBackward : public mx::Primitive {
         for (size_t k = 0; k < z.rank; k++) db[o * z.rank + k] = scale * dbt[k * z.out + o];
       }
       rows_with_partials(z.rows, z.rank * z.in, da, [&](size_t begin, size_t end, float* partial) {
-        TEMPER_DISPATCH(lora_input_gradient_rows, dropped, ga.data(), a, partial, d_dropped, !separate, z.in, z.rank,
-                        begin, end);
+        TEMPER_DISPATCH(lora_input_gradient_rows, dropped, ga.data(), a, partial, input_gradient ? d_dropped : nullptr,
+                        !separate, z.in, z.rank, begin, end);
       });
     });
   }
@@ -90,6 +98,7 @@ class LoRALinearBackward : public mx::Primitive {
 
  private:
   float scale_;
+  bool input_gradient_;
 };
 
 /// Inputs: x [N, in], W [out, in], A [rank, in], B [out, rank], then optionally the bias [out] and
@@ -131,8 +140,10 @@ class LoRALinear : public mx::Primitive {
     if (dropped_) inputs.push_back(primals[dropped_index]);
     std::vector<mx::Shape> shapes{x.shape(), primals[2].shape(), primals[3].shape()};
     if (dropped_) shapes.push_back(x.shape());
+    bool input_gradient = std::any_of(argnums.begin(), argnums.end(),
+                                      [&](int arg) { return arg == 0 || arg == dropped_index; });
     auto grads = mx::array::make_arrays(shapes, std::vector<mx::Dtype>(shapes.size(), mx::float32),
-                                        std::make_shared<LoRALinearBackward>(s, scale_), inputs);
+                                        std::make_shared<LoRALinearBackward>(s, scale_, input_gradient), inputs);
     std::vector<mx::array> result;
     for (int arg : argnums) {
       if (arg == 0) {

@@ -17,7 +17,10 @@ public struct TrainingStepBenchmark {
         public var torchSeconds: Double?
         public var temperTokensPerSecond: Double
         public var torchTokensPerSecond: Double?
+        /// MLX's peak allocated memory during the step.
         public var temperPeakMB: Double
+        /// The process's peak resident set during the step (the peer's is measured the same way).
+        public var temperPeakRSSMB: Double?
         public var torchPeakRSSMB: Double?
         /// Matmul FLOPs of the step ÷ the measured matmul rate: the step's floor on this machine.
         public var matmulSeconds: Double
@@ -28,6 +31,12 @@ public struct TrainingStepBenchmark {
         /// The step's matmul work done per second by a stack taking `seconds`, as a share of the
         /// measured matmul peak (1 = the step is nothing but matmuls at full speed).
         public func peakShare(seconds: Double) -> Double { matmulSeconds / seconds }
+
+        /// Temper's peak RSS over the peer's (the target is at most 0.5).
+        public var rssRatio: Double? {
+            guard let ours = temperPeakRSSMB, let theirs = torchPeakRSSMB, theirs > 0 else { return nil }
+            return ours / theirs
+        }
     }
 
     public var modelDirectory: URL
@@ -132,19 +141,22 @@ public struct TrainingStepBenchmark {
             let names = (method == "lora" ? model.loraParameters : model.parameters()).keys.sorted()
             var ours: [Double] = [], plain: [Double] = [], theirs: [Double] = []
             var dropped = 0
-            var peak = 0.0, torchPeak: Double?
+            var peak = 0.0, peakRSS = 0.0, torchPeak: Double?
             for round in 1...rounds {
                 meter.begin()
                 let roundMatmul = MatmulBenchmark(size: 2048, runs: 3, warmup: 1).run().gflops
                 Memory.resetPeak()
+                ResidentMemory.resetPeak()
                 let t = Self.timeSteps(model: model, names: names, ids: ids, steps: 1)
                 peak = max(peak, Double(Memory.peakBytes) / 1_048_576)
+                peakRSS = max(peakRSS, Double(ResidentMemory.peakBytes) / 1_048_576)
                 var m: [Double] = []
                 if compareMLXDefault {
                     Kernels.useFusedKernels = false
                     m = Self.timeSteps(model: model, names: names, ids: ids, steps: 1)
                     Kernels.useFusedKernels = true
                 }
+                ResidentMemory.returnFreedPages()  // the peer's turn: its model needs the memory
                 let answer = try peer?.request(PeerRequest(method: method, rank: rank, ids: idRows, steps: 1))
                 let others = meter.otherCores()
                 if others > contentionLimit {
@@ -168,14 +180,14 @@ public struct TrainingStepBenchmark {
                 method: method, batch: batch, length: length, temperSeconds: median(ours),
                 mlxDefaultSeconds: plain.isEmpty ? nil : median(plain), torchSeconds: theirs.isEmpty ? nil : median(theirs),
                 temperTokensPerSecond: tokens / median(ours), torchTokensPerSecond: theirs.isEmpty ? nil : tokens / median(theirs),
-                temperPeakMB: peak, torchPeakRSSMB: torchPeak, matmulSeconds: flops / (matmulGFLOPS * 1e9),
+                temperPeakMB: peak, temperPeakRSSMB: peakRSS > 0 ? peakRSS : nil, torchPeakRSSMB: torchPeak, matmulSeconds: flops / (matmulGFLOPS * 1e9),
                 matmulGFLOPS: matmulGFLOPS, roundsKept: ours.count, roundsDropped: dropped))
         }
         return rows
     }
 
     public static func table(_ rows: [Row]) -> String {
-        let header = ["method", "shape", "temper s/step", "MLX default s", "torch+peft s", "temper tok/s", "torch tok/s", "×torch", "matmul floor s", "rest s", "temper eff. GFLOPS", "torch eff. GFLOPS", "temper MB", "torch RSS MB", "rounds"]
+        let header = ["method", "shape", "temper s/step", "MLX default s", "torch+peft s", "temper tok/s", "torch tok/s", "×torch", "matmul floor s", "rest s", "temper eff. GFLOPS", "torch eff. GFLOPS", "temper MLX MB", "temper RSS MB", "torch RSS MB", "RSS ratio", "rounds"]
         let body = rows.map { r -> [String] in
             [r.method, "\(r.batch)x\(r.length)", String(format: "%.2f", r.temperSeconds),
              r.mlxDefaultSeconds.map { String(format: "%.2f", $0) } ?? "-",
@@ -185,7 +197,9 @@ public struct TrainingStepBenchmark {
              r.torchSeconds.map { String(format: "%.2f", $0 / r.temperSeconds) } ?? "-",
              String(format: "%.2f", r.matmulSeconds), String(format: "%.2f", r.temperSeconds - r.matmulSeconds),
              effective(r, r.temperSeconds), r.torchSeconds.map { effective(r, $0) } ?? "-",
-             String(format: "%.0f", r.temperPeakMB), r.torchPeakRSSMB.map { String(format: "%.0f", $0) } ?? "-",
+             String(format: "%.0f", r.temperPeakMB), r.temperPeakRSSMB.map { String(format: "%.0f", $0) } ?? "-",
+             r.torchPeakRSSMB.map { String(format: "%.0f", $0) } ?? "-",
+             r.rssRatio.map { String(format: "%.2f", $0) } ?? "-",
              "\(r.roundsKept)/\(r.roundsKept + r.roundsDropped)"]
         }
         return formatTable(header: header, rows: body)

@@ -1,3 +1,4 @@
+import Foundation
 import CMLXShim
 
 /// MLX's allocator statistics and limits, in bytes.
@@ -36,5 +37,64 @@ public enum Device: Sendable, Equatable {
     /// Makes `device` the default for new operations.
     public static func setDefault(_ device: Device) throws(MLXError) {
         try checked("Device.setDefault(\(device))", tmx_set_default_device(device == .gpu ? 1 : 0))
+    }
+}
+
+/// The process's resident set as the kernel counts it (what `ps` and the peers' `ru_maxrss`
+/// report), with a resettable peak so one phase of a run can be measured on its own.
+public enum ResidentMemory {
+    /// Starts a new peak at the current resident set (Linux: writes 5 to /proc/self/clear_refs).
+    /// Returns false where the kernel does not support it; the peak then covers the whole process.
+    @discardableResult
+    public static func resetPeak() -> Bool {
+        #if os(Linux)
+        guard let file = fopen("/proc/self/clear_refs", "w") else { return false }
+        defer { fclose(file) }
+        return fputs("5", file) >= 0 && fflush(file) == 0
+        #else
+        return false
+        #endif
+    }
+
+    /// The peak resident set in bytes since start or the last ``resetPeak()`` (VmHWM).
+    public static var peakBytes: Int {
+        #if os(Linux)
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+              let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        else { return 0 }
+        return kilobytes * 1024
+        #else
+        return 0
+        #endif
+    }
+
+    /// glibc serves every block above its mmap threshold (at most 32 MiB) with a fresh mmap and
+    /// unmaps it on free, so each vocabulary-wide tensor (1024 × 49152 floats is 201 MB) costs one
+    /// page fault per 4 KiB page every time an op writes it: half of a softmax's time at that size.
+    /// After this call every block comes from the heap and freed pages stay mapped for the next
+    /// tensor of that size. Peak RSS is unchanged; the resident set just no longer shrinks after a
+    /// peak until ``returnFreedPages()``. The `temper` binary calls this at start.
+    public static func keepFreedPagesMapped() {
+        // -4 is M_MMAP_MAX and -1 M_TRIM_THRESHOLD in malloc.h.
+        guard let mallopt = glibcFunction("mallopt", as: (@convention(c) (Int32, Int32) -> Int32).self) else { return }
+        _ = mallopt(-4, 0)
+        _ = mallopt(-1, Int32.max)
+    }
+
+    /// Hands the heap's free pages back to the kernel (before another process needs the memory).
+    public static func returnFreedPages() {
+        guard let trim = glibcFunction("malloc_trim", as: (@convention(c) (Int) -> Int32).self) else { return }
+        _ = trim(0)
+    }
+
+    /// Glibc's Swift module omits malloc.h, so its tuning functions are looked up by name.
+    private static func glibcFunction<F>(_ name: String, as type: F.Type) -> F? {
+        #if os(Linux)
+        guard let symbol = dlsym(nil, name) else { return nil }  // nil: RTLD_DEFAULT
+        return unsafeBitCast(symbol, to: type)
+        #else
+        return nil
+        #endif
     }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import TemperCore
 
 @main
 struct Temper: ParsableCommand {
@@ -18,7 +19,7 @@ struct Temper: ParsableCommand {
     /// ArgumentParser's 64; other failures exit with 1 and help/version with 0.
     static func main() {
         OpenBLASIdle.sleepWhenIdle()
-        HeapReuse.keepFreedPagesMapped()
+        ResidentMemory.keepFreedPagesMapped()
         do {
             var command = try parseAsRoot()
             try command.run()

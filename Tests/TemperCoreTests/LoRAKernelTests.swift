@@ -44,6 +44,21 @@ import TemperTestSupport
             reference: { Kernels.referenceLoRALinear($0[0], weight: $0[1], bias: $0[4], a: $0[2], b: $0[3], scale: 0.5, droppedInput: $0[5]) })
     }
 
+    /// Only A and B trained and x a constant (the first layer in LoRA training): the backward skips
+    /// the input products and the adapter gradients stay exact.
+    @Test(arguments: [sizes[1], sizes[3]])
+    func adapterGradientsWithoutAnInputGradient(sizes: Sizes) {
+        let all = Self.inputs(sizes)
+        let wide = all.map { $0.asType(.float64) }
+        let tolerance = Tolerance(absolute: 1e-4, relative: 1e-5)
+        KernelTests.compare("lora \(sizes) adapter only", [all[2], all[3]], tolerance: tolerance,
+            fused: { Kernels.loraLinear(all[0], weight: all[1], a: $0[0], b: $0[1], scale: 2) },
+            reference: { Kernels.referenceLoRALinear(wide[0], weight: wide[1], a: $0[0], b: $0[1], scale: 2) })
+        KernelTests.compare("lora \(sizes) adapter only, dropout", [all[2], all[3]], tolerance: tolerance,
+            fused: { Kernels.loraLinear(all[0], weight: all[1], bias: all[4], a: $0[0], b: $0[1], scale: 0.5, droppedInput: all[5]) },
+            reference: { Kernels.referenceLoRALinear(wide[0], weight: wide[1], bias: wide[4], a: $0[0], b: $0[1], scale: 0.5, droppedInput: wide[5]) })
+    }
+
     @Test func nonContiguousInputAndFallbacks() {
         let s = Sizes(rows: 9, input: 12, output: 10, rank: 2)
         let all = Self.inputs(s)

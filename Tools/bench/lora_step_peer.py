@@ -4,7 +4,8 @@ first argument and answers one JSON line per request line on stdin.
 A request is {"method": "lora"|"full", "rank": R, "ids": [[...]], "steps": K}; every token is
 labelled. The model gets a fresh LoRA (all seven projections, PEFT's init) or is fully trained,
 with torch.optim.AdamW (fused=True where available); the answer is {"seconds": [...]} for K timed
-steps (forward, backward, optimizer step) after one warm-up step, and {"peak_rss_mb": ...}.
+steps (forward, backward, optimizer step) after one warm-up step, and {"peak_rss_mb": ...}: the
+peak resident set during those steps (the peak is reset after loading, as Temper's side does).
 """
 import json
 import resource
@@ -15,6 +16,26 @@ import peft
 import torch
 import transformers
 from transformers import AutoModelForCausalLM
+
+def reset_peak_rss():
+    """Starts a new VmHWM at the current resident set (Linux); elsewhere the peak covers the process."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        pass
+
+
+def peak_rss_mb():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
@@ -38,6 +59,7 @@ def main():
             optimizer = torch.optim.AdamW(trainable, lr=1e-4)
         ids = torch.tensor(request["ids"])
         seconds = []
+        reset_peak_rss()
         for step in range(request["steps"] + 1):
             start = time.perf_counter()
             loss = model(input_ids=ids, labels=ids).loss
@@ -46,7 +68,7 @@ def main():
             optimizer.zero_grad(set_to_none=True)
             if step > 0:
                 seconds.append(time.perf_counter() - start)
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak = peak_rss_mb()
         del model, optimizer
         print(json.dumps({"seconds": seconds, "peak_rss_mb": peak}), flush=True)
 
