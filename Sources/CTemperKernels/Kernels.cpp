@@ -15,7 +15,8 @@ namespace {
 
 // Row outputs this large (vocabulary-wide ones) are written around the caches, into pages each
 // thread maps in for its rows first: glibc serves them fresh from mmap (above its 32 MiB
-// threshold), so every call faults in all their pages.
+// threshold), so every call faults in all their pages, unless the process keeps freed pages
+// mapped (ResidentMemory.keepFreedPagesMapped, as the temper binary does).
 constexpr size_t kStreamBytes = size_t(32) << 20;
 
 bool streams(const mx::array& out) { return out.nbytes() >= kStreamBytes; }
