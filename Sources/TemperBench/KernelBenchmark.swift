@@ -174,14 +174,21 @@ public struct KernelBenchmark {
             }
         }
         run()
+        return timedRepeats(repeats, run)
+    }
+
+    /// Seconds of each of `repeats` calls of `body`, and the peak memory above what was live
+    /// before them in MB.
+    static func timedRepeats(_ repeats: Int, _ body: () -> Void) -> (seconds: [Double], peakMB: Double) {
         let live = Memory.activeBytes
         Memory.resetPeak()
         let seconds = (0..<repeats).map { _ in
             let start = DispatchTime.now().uptimeNanoseconds
-            run()
+            body()
             return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
         }
-        return (seconds, Double(Memory.peakBytes - live) / 1e6)
+        // Calls that allocate nothing leave the reset peak below what is live.
+        return (seconds, Double(Swift.max(Memory.peakBytes, live) - live) / 1e6)
     }
 
     /// Seconds of `repeats` optimizer steps after two warm-up steps, and the peak memory of the
@@ -199,15 +206,7 @@ public struct KernelBenchmark {
         // The first step cannot reuse the caller's tensors; the second is the first in place.
         advance()
         advance()
-        let live = Memory.activeBytes
-        Memory.resetPeak()
-        let seconds = (0..<repeats).map { _ in
-            let start = DispatchTime.now().uptimeNanoseconds
-            advance()
-            return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        }
-        // Steps that allocate nothing leave the reset peak below what is live.
-        return (seconds, Double(Swift.max(Memory.peakBytes, live) - live) / 1e6)
+        return timedRepeats(repeats, advance)
     }
 
     /// Times one implementation of a case.
