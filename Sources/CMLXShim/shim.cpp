@@ -471,6 +471,7 @@ int tmx_kernel_lora_linear(tmx_array* out, tmx_array x, tmx_array weight, tmx_ar
                                                    optional(dropped_input))))
 }
 int tmx_kernel_thread_count(void) { return temper::kernels::thread_count(); }
+char* tmx_openblas_core(void) { return strdup(temper::kernels::openblas_core().c_str()); }
 
 // MARK: quantization
 

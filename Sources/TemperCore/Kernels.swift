@@ -69,4 +69,11 @@ public enum Kernels {
 
     /// The number of threads the kernels split work across.
     public static var threadCount: Int { Int(tmx_kernel_thread_count()) }
+
+    /// The kernel set OpenBLAS runs the matrix products with (its core name, e.g. SkylakeX).
+    public static var openBLASCore: String {
+        guard let name = tmx_openblas_core() else { return "unknown" }
+        defer { tmx_string_free(name) }
+        return String(cString: name)
+    }
 }

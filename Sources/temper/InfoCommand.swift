@@ -8,6 +8,8 @@ struct InfoCommand: ParsableCommand {
     func run() throws {
         print("device: \(Device.current == .gpu ? "gpu" : "cpu")")
         print("gpu available: \(Device.gpuIsAvailable)")
+        print("OpenBLAS kernels: \(Kernels.openBLASCore)")
+        print("kernel threads: \(Kernels.threadCount)")
         print("active memory: \(Memory.activeBytes) bytes, peak \(Memory.peakBytes), cache \(Memory.cacheBytes)")
     }
 }

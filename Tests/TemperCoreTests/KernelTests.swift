@@ -148,4 +148,19 @@ import TemperTestSupport
         #expect(Kernels.softmax(half).dtype == .bfloat16)
         #expect(Kernels.threadCount >= 1)
     }
+
+    /// OpenBLAS 0.3.21 falls back to SSE3 (Prescott) kernels on CPUs it does not know, five times
+    /// slower; on a CPU with AVX2 the kernel set in use must be a vector one.
+    @Test func openBLASRunsTheCPUsVectorKernels() throws {
+        #if arch(x86_64)
+        let cpuinfo = try String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)
+        let flags = cpuinfo.split(separator: "\n").first { $0.hasPrefix("flags") }?.split(separator: " ") ?? []
+        let core = Kernels.openBLASCore
+        if getenv("OPENBLAS_CORETYPE") == nil && flags.contains("avx2") && flags.contains("fma") {
+            #expect(!core.hasPrefix("Prescott"), "OpenBLAS runs \(core) on a CPU with AVX2")
+            let expected = flags.contains("avx512f") && flags.contains("avx512bw") ? "SkylakeX" : "Haswell"
+            if core.contains("chosen by Temper") { #expect(core.hasPrefix(expected)) }
+        }
+        #endif
+    }
 }

@@ -197,6 +197,8 @@ int tmx_kernel_attention(tmx_array* out, tmx_array queries, tmx_array keys, tmx_
 int tmx_kernel_lora_linear(tmx_array* out, tmx_array x, tmx_array weight, tmx_array bias, tmx_array a, tmx_array b,
                            float scale, tmx_array dropped_input);
 int tmx_kernel_thread_count(void);
+/// The kernel set OpenBLAS runs; free with tmx_string_free.
+char* tmx_openblas_core(void);
 
 // MARK: quantization
 /// Writes (weights, scales[, biases]) into `out`.

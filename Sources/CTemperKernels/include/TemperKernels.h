@@ -6,6 +6,7 @@
 #ifdef __cplusplus
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "mlx/array.h"
@@ -23,6 +24,10 @@ mlx::core::array softmax(const mlx::core::array& x);
 mlx::core::array log_softmax(const mlx::core::array& x);
 /// Along the last axis, which is removed.
 mlx::core::array logsumexp(const mlx::core::array& x);
+
+/// The kernel set OpenBLAS runs (its core name), and whether Temper chose it over OpenBLAS's
+/// fallback for CPUs it does not recognize.
+std::string openblas_core();
 
 struct CrossEntropyOptions {
   int32_t ignore_index = -100;
