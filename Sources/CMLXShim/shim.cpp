@@ -420,6 +420,12 @@ int tmx_kernel_unary(tmx_array* out, int op, tmx_array x) {
 int tmx_kernel_swiglu(tmx_array* out, tmx_array gate, tmx_array up) {
   TMX_TRY(*out = wrap(temper::kernels::swiglu(gate->a, up->a)))
 }
+int tmx_kernel_rms_norm(tmx_array* out, tmx_array x, tmx_array weight, float eps) {
+  TMX_TRY(*out = wrap(temper::kernels::rms_norm(x->a, weight->a, eps)))
+}
+int tmx_kernel_rope_heads(tmx_array* out, tmx_array x, tmx_array cos, tmx_array sin) {
+  TMX_TRY(*out = wrap(temper::kernels::rope_heads(x->a, cos->a, sin->a)))
+}
 int tmx_kernel_softmax(tmx_array* out, tmx_array x) { TMX_TRY(*out = wrap(temper::kernels::softmax(x->a))) }
 int tmx_kernel_log_softmax(tmx_array* out, tmx_array x) { TMX_TRY(*out = wrap(temper::kernels::log_softmax(x->a))) }
 int tmx_kernel_logsumexp(tmx_array* out, tmx_array x) { TMX_TRY(*out = wrap(temper::kernels::logsumexp(x->a))) }

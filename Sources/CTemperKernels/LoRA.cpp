@@ -37,21 +37,6 @@ std::vector<float> transposed(const float* b, size_t out, size_t rank) {
   return t;
 }
 
-/// Runs body(begin, end, partial) on one row range per thread, each with its own zeroed `width`
-/// floats, then sums the partials into `total` (zeroed first).
-template <class Body>
-void rows_with_partials(size_t rows, size_t width, float* total, Body body) {
-  size_t chunks = std::max<size_t>(1, std::min<size_t>(static_cast<size_t>(thread_count()), rows / 16));
-  std::vector<std::vector<float>> partials(chunks, std::vector<float>(width, 0.0f));
-  parallel_for(chunks, 1, [&](size_t c0, size_t c1) {
-    for (size_t c = c0; c < c1; c++) body(rows * c / chunks, rows * (c + 1) / chunks, partials[c].data());
-  });
-  std::fill(total, total + width, 0.0f);
-  for (auto& partial : partials) {
-    for (size_t j = 0; j < width; j++) total[j] += partial[j];
-  }
-}
-
 /// Inputs: dy [N, out], x [N, in], W [out, in], A [rank, in], B [out, rank], xa [N, rank], then the
 /// dropped input x' [N, in] when it differs from x. Outputs: dx, dA, dB, and dx' when x' is given.
 /// Without `input_gradient` (nothing upstream of x is trained, as for the first layer's

@@ -48,6 +48,26 @@ public enum Kernels {
         return makeTensor("Kernels.swiGLU") { tmx_kernel_swiglu($0, gate.handle, up.handle) }
     }
 
+    /// x / √(mean(x²) + eps) · weight over the last axis (RMSNorm), one threaded pass each way.
+    public static func rmsNorm(_ x: Tensor, weight: Tensor, eps: Float) -> Tensor {
+        guard fused(x, weight), x.ndim > 0, weight.shape == [x.dim(-1)] else {
+            return Fast.rmsNorm(x, weight: weight, eps: eps)
+        }
+        return makeTensor("Kernels.rmsNorm") { tmx_kernel_rms_norm($0, x.handle, weight.handle, eps) }
+    }
+
+    /// Rotary embedding in the rotate-half layout of x [B, T, H, D] (a projection's output split
+    /// into heads) by angle tables cos, sin [1 or B, T, D/2], returned as [B, H, T, D], the layout
+    /// attention reads: the transpose comes free with the rotation. Off the fused path, `fallback`
+    /// rotates x transposed to [B, H, T, D].
+    public static func ropeHeads(_ x: Tensor, cos: Tensor, sin: Tensor, fallback: (Tensor) -> Tensor) -> Tensor {
+        let table = x.ndim == 4 ? [x.dim(1), x.dim(3) / 2] : []
+        guard fused(x, cos, sin), x.ndim == 4, x.dim(3) % 2 == 0, cos.shape == sin.shape, cos.ndim == 3,
+            cos.dim(0) == 1 || cos.dim(0) == x.dim(0), Array(cos.shape.dropFirst()) == table
+        else { return fallback(x.transposed(0, 2, 1, 3)) }
+        return makeTensor("Kernels.ropeHeads") { tmx_kernel_rope_heads($0, x.handle, cos.handle, sin.handle) }
+    }
+
     /// softmax over the last axis.
     public static func softmax(_ x: Tensor) -> Tensor {
         guard fused(x), x.ndim > 0 else { return x.softmax(axis: -1) }

@@ -73,8 +73,8 @@ public final class Attention: Module {
             q = qNorm(q)
             k = kNorm(k)
         }
-        q = rope.apply(q.transposed(0, 2, 1, 3), angles: angles, sharedOffset: layout.sharedOffset)
-        k = rope.apply(k.transposed(0, 2, 1, 3), angles: angles, sharedOffset: layout.sharedOffset)
+        q = rope.applyToHeads(q, angles: angles, sharedOffset: layout.sharedOffset)
+        k = rope.applyToHeads(k, angles: angles, sharedOffset: layout.sharedOffset)
 
         var keys = k, values = v
         var segments: Kernels.Segments?

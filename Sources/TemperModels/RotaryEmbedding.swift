@@ -40,43 +40,45 @@ public struct RotaryEmbedding: Sendable {
         inverseFrequencies = frequencies
     }
 
-    /// cos and sin of position × θ for positions [B, T] (integer), each [B, 1, T, D/2] to broadcast
-    /// over heads.
+    /// cos and sin of position × θ for positions [B, T] (integer), each [B, T, D/2].
     public func angles(positions: Tensor) -> (cos: Tensor, sin: Tensor) {
-        let (batch, length) = (positions.dim(0), positions.dim(1))
         let theta = Tensor(inverseFrequencies).reshaped(1, 1, inverseFrequencies.count)
-        let angles = (positions.asType(.float32).reshaped(batch, length, 1) * theta)
-            .reshaped(batch, 1, length, inverseFrequencies.count)
+        let angles = positions.asType(.float32).reshaped(positions.dim(0), positions.dim(1), 1) * theta
         return (angles.cos(), angles.sin())
     }
 
-    /// The angles of one forward pass, computed once for all layers (lazily: the fused path
-    /// never needs them).
+    /// The angles of one forward pass, computed once for all layers (lazily: MLX's fused RoPE
+    /// never needs them). Rows sharing their positions share one table.
     public final class Angles {
         let rope: RotaryEmbedding
         let positions: Tensor
-        lazy var values: (cos: Tensor, sin: Tensor) = rope.angles(positions: positions)
+        /// [1 or B, T, D/2].
+        lazy var tables: (cos: Tensor, sin: Tensor) = rope.angles(positions: positions)
 
         public init(rope: RotaryEmbedding, layout: TokenLayout) {
             self.rope = rope
-            positions = layout.positions
+            positions = layout.sharedOffset == nil ? layout.positions : layout.positions[0..<1]
         }
     }
 
     /// Whether MLX's fused RoPE computes these frequencies (no context-extension scaling).
     var fusedBase: Float? { scaling == .none ? base : nil }
 
-    /// Rotates x: [B, H, T, D]; with a shared offset and plain frequencies through MLX's fused
-    /// kernel (one pass, its own backward), otherwise by explicit per-token angles.
-    public func apply(_ x: Tensor, angles: Angles, sharedOffset: Int?) -> Tensor {
-        if let sharedOffset, let fusedBase {
-            return Fast.rope(x, dimensions: x.dim(-1), traditional: false, base: fusedBase, offset: sharedOffset)
+    /// Rotates the heads x: [B, T, H, D] of a projection's output into [B, H, T, D]: on the CPU
+    /// through Temper's fused kernel; otherwise, with a shared offset and plain frequencies,
+    /// through MLX's fast RoPE, or else by explicit per-token angles.
+    public func applyToHeads(_ x: Tensor, angles: Angles, sharedOffset: Int?) -> Tensor {
+        Kernels.ropeHeads(x, cos: angles.tables.cos, sin: angles.tables.sin) { heads in
+            if let sharedOffset, let fusedBase {
+                return Fast.rope(heads, dimensions: heads.dim(-1), traditional: false, base: fusedBase, offset: sharedOffset)
+            }
+            return apply(heads, cos: angles.tables.cos, sin: angles.tables.sin)
         }
-        return apply(x, cos: angles.values.cos, sin: angles.values.sin)
     }
 
-    /// Rotates x: [B, H, T, D] by the angles from `angles(positions:)`.
+    /// Rotates x: [B, H, T, D] by the angle tables [1 or B, T, D/2] from `angles(positions:)`.
     public func apply(_ x: Tensor, cos: Tensor, sin: Tensor) -> Tensor {
+        let (cos, sin) = (cos.expandedDimensions(axis: 1), sin.expandedDimensions(axis: 1))
         let half = x.dim(-1) / 2
         let first = x[TensorIndex.ellipsis, ..<half]
         let second = x[TensorIndex.ellipsis, half...]

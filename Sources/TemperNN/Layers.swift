@@ -145,7 +145,7 @@ public final class RMSNorm: Module {
     public var ownParameters: [String: Tensor] { ["weight": weight] }
     public func setOwnParameter(_ name: String, _ value: Tensor) { weight = value }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor { Fast.rmsNorm(x, weight: weight, eps: eps) }
+    public func callAsFunction(_ x: Tensor) -> Tensor { Kernels.rmsNorm(x, weight: weight, eps: eps) }
 }
 
 /// A stack of linear layers with SiLU between them.

@@ -175,6 +175,9 @@ int tmx_scaled_dot_product_attention(tmx_array* out, tmx_array q, tmx_array k, t
 /// op: 0 exp, 1 log, 2 sigmoid, 3 silu, 4 gelu (tanh form), 5 gelu (erf form), 6 tanh, 7 softplus.
 int tmx_kernel_unary(tmx_array* out, int op, tmx_array x);
 int tmx_kernel_swiglu(tmx_array* out, tmx_array gate, tmx_array up);
+int tmx_kernel_rms_norm(tmx_array* out, tmx_array x, tmx_array weight, float eps);
+/// Rotary embedding of x [B, T, H, D] by cos, sin [1 or B, T, D/2] into [B, H, T, D].
+int tmx_kernel_rope_heads(tmx_array* out, tmx_array x, tmx_array cos, tmx_array sin);
 int tmx_kernel_softmax(tmx_array* out, tmx_array x);
 int tmx_kernel_log_softmax(tmx_array* out, tmx_array x);
 int tmx_kernel_logsumexp(tmx_array* out, tmx_array x);

@@ -29,6 +29,12 @@ mlx::core::array logsumexp(const mlx::core::array& x);
 /// fallback for CPUs it does not recognize.
 std::string openblas_core();
 
+/// x / √(mean(x²) + eps) · weight over the last axis; gradients for x and weight.
+mlx::core::array rms_norm(const mlx::core::array& x, const mlx::core::array& weight, float eps);
+/// Rotary embedding (rotate-half layout) of x [B, T, H, D] by angle tables cos, sin [1 or B, T, D/2],
+/// returned as [B, H, T, D]; gradient for x.
+mlx::core::array rope_heads(const mlx::core::array& x, const mlx::core::array& cos, const mlx::core::array& sin);
+
 struct CrossEntropyOptions {
   int32_t ignore_index = -100;
   bool entropy = false;
