@@ -62,6 +62,7 @@ Buffers buffers_of(const std::vector<mx::array>& in, const Geometry& g) {
 }  // namespace
 
 #define TEMPER_BODIES "AttentionBodies.inc"
+#define TEMPER_BODIES_8_LANES  // a panel of 16 query rows is two 8-lane registers throughout
 #include "PerInstructionSet.inc"
 
 namespace {
@@ -88,7 +89,7 @@ void forward(const Geometry& g, const Buffers& in, float* out, float* lse) {
   parallel_for(g.batch * g.kv_heads * panels, 1, [&](size_t begin, size_t end) {
     Scratch scratch(2 * g.head_dim * kPanel + kChunkKeys * kPanel);
     for (size_t task = begin; task < end; task++) {
-      TEMPER_DISPATCH(attention_forward_panel, g, in, task / panels, task % panels * kPanel, out, lse,
+      TEMPER_DISPATCH_8_LANES(attention_forward_panel, g, in, task / panels, task % panels * kPanel, out, lse,
                       scratch.data());
     }
   });
@@ -103,7 +104,7 @@ void backward(const Geometry& g, const Buffers& in, const float* out, const floa
     Scratch scratch(3 * kBlockRows * g.head_dim + 2 * kBlockRows * g.padded_head_dim() +
                     2 * kChunkKeys * kBlockRows + kChunkKeys * kPanel);
     for (size_t group = begin; group < end; group++) {
-      TEMPER_DISPATCH(attention_backward_group, g, in, out, lse, d_out, group, dq, dk, dv, scratch.data());
+      TEMPER_DISPATCH_8_LANES(attention_backward_group, g, in, out, lse, d_out, group, dq, dk, dv, scratch.data());
     }
   });
 }

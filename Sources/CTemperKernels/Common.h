@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <stdexcept>
 #include <string>
@@ -29,20 +30,38 @@ struct AdamWStep {
 
 namespace mx = mlx::core;
 
-inline bool use_avx2() {
+/// The widest kernel build this CPU (and OS) runs; TEMPER_KERNEL_ISA=avx2 or portable caps it, to
+/// compare builds or rule one out.
+enum class InstructionSet { portable, avx2, avx512 };
+
+inline InstructionSet kernel_instruction_set() {
 #if defined(__x86_64__)
-  static const bool supported = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-  return supported;
+  static const InstructionSet chosen = [] {
+    const char* cap = std::getenv("TEMPER_KERNEL_ISA");
+    std::string limit = cap ? cap : "avx512";
+    bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+                  __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    if (avx512 && limit == "avx512") return InstructionSet::avx512;
+    if (avx2 && limit != "portable") return InstructionSet::avx2;
+    return InstructionSet::portable;
+  }();
+  return chosen;
 #else
-  return false;
+  return InstructionSet::portable;
 #endif
 }
 
 #if defined(__x86_64__)
-#define TEMPER_DISPATCH(function, ...) \
-  (use_avx2() ? avx2::function(__VA_ARGS__) : portable::function(__VA_ARGS__))
+#define TEMPER_DISPATCH(function, ...)                                                            \
+  (kernel_instruction_set() == InstructionSet::avx512 ? avx512::function(__VA_ARGS__)            \
+   : kernel_instruction_set() == InstructionSet::avx2 ? avx2::function(__VA_ARGS__)              \
+                                                       : portable::function(__VA_ARGS__))
+#define TEMPER_DISPATCH_8_LANES(function, ...) \
+  (kernel_instruction_set() != InstructionSet::portable ? avx2::function(__VA_ARGS__) : portable::function(__VA_ARGS__))
 #else
 #define TEMPER_DISPATCH(function, ...) portable::function(__VA_ARGS__)
+#define TEMPER_DISPATCH_8_LANES(function, ...) portable::function(__VA_ARGS__)
 #endif
 
 // Below this many elements per thread, splitting costs more than it saves.
