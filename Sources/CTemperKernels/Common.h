@@ -30,6 +30,19 @@ struct AdamWStep {
 
 namespace mx = mlx::core;
 
+#if defined(__x86_64__)
+/// AVX-512 F/BW/DQ/VL, with the OS saving the registers (__builtin_cpu_supports checks XGETBV).
+inline bool cpu_runs_avx512() {
+  __builtin_cpu_init();  // may run from a constructor, before the runtime's own initialization
+  return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+         __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+}
+inline bool cpu_runs_avx2_fma() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+
 /// The widest kernel build this CPU (and OS) runs; TEMPER_KERNEL_ISA=avx2 or portable caps it, to
 /// compare builds or rule one out.
 enum class InstructionSet { portable, avx2, avx512 };
@@ -39,11 +52,8 @@ inline InstructionSet kernel_instruction_set() {
   static const InstructionSet chosen = [] {
     const char* cap = std::getenv("TEMPER_KERNEL_ISA");
     std::string limit = cap ? cap : "avx512";
-    bool avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-                  __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-    bool avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
-    if (avx512 && limit == "avx512") return InstructionSet::avx512;
-    if (avx2 && limit != "portable") return InstructionSet::avx2;
+    if (cpu_runs_avx512() && limit == "avx512") return InstructionSet::avx512;
+    if (cpu_runs_avx2_fma() && limit != "portable") return InstructionSet::avx2;
     return InstructionSet::portable;
   }();
   return chosen;

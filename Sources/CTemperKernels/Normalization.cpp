@@ -75,12 +75,6 @@ class RMSNorm : public mx::Primitive {
   float eps_;
 };
 
-/// The geometry of a rotary call: x's [B, T, H, D] and whether the angle tables have a batch axis.
-struct RopeShape {
-  size_t batch, tokens, heads, d;
-  bool batched_angles;
-};
-
 /// Forward: x [B, T, H, D] → [B, H, T, D]. Backward: [B, H, T, D] → [B, T, H, D] rotated back.
 /// Inputs: the tensor, cos [Bc, T, D/2], sin [Bc, T, D/2] with Bc 1 or B.
 class Rope : public mx::UnaryPrimitive {
@@ -90,16 +84,15 @@ class Rope : public mx::UnaryPrimitive {
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
     std::vector<mx::array> outputs{out};
     dispatch(stream(), inputs, outputs, [forward = forward_](auto& in, auto& out) {
-      auto& x = in[0];
-      RopeShape z = forward ? RopeShape{size_t(x.shape(0)), size_t(x.shape(1)), size_t(x.shape(2)), size_t(x.shape(3)), false}
-                            : RopeShape{size_t(x.shape(0)), size_t(x.shape(2)), size_t(x.shape(1)), size_t(x.shape(3)), false};
-      z.batched_angles = in[1].shape(0) > 1;
+      auto& x = in[0];  // [B, T, H, D] forward, [B, H, T, D] backward
+      size_t batch = x.shape(0), tokens = x.shape(forward ? 1 : 2), heads = x.shape(forward ? 2 : 1), d = x.shape(3);
+      bool batched_angles = in[1].shape(0) > 1;
       const float *source = x.template data<float>(), *cos_table = in[1].template data<float>();
       const float* sin_table = in[2].template data<float>();
       float* y = out[0].template data<float>();
-      parallel_for(z.batch * z.tokens, row_grain(z.heads * z.d), [&](size_t begin, size_t end) {
-        TEMPER_DISPATCH(rope_tokens, source, cos_table, sin_table, y, forward, z.batched_angles, z.tokens, z.heads, z.d,
-                        begin, end);
+      parallel_for(batch * tokens, row_grain(heads * d), [&](size_t begin, size_t end) {
+        TEMPER_DISPATCH(rope_tokens, source, cos_table, sin_table, y, forward, batched_angles, tokens, heads, d, begin,
+                        end);
       });
     });
   }

@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "Common.h"
 #include "TemperKernels.h"
 
 namespace temper::kernels {
@@ -24,13 +25,8 @@ CoreName core_name_function() { return reinterpret_cast<CoreName>(dlsym(RTLD_DEF
 /// OpenBLAS's name for the best kernel set this CPU runs, or nullptr when it is not an x86-64 with AVX2.
 const char* best_supported_core() {
 #if defined(__x86_64__)
-  __builtin_cpu_init();
-  // __builtin_cpu_supports also checks that the OS saves the wider registers (XGETBV).
-  if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-      __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl")) {
-    return "SkylakeX";
-  }
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return "Haswell";
+  if (cpu_runs_avx512()) return "SkylakeX";
+  if (cpu_runs_avx2_fma()) return "Haswell";
 #endif
   return nullptr;
 }

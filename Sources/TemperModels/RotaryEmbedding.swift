@@ -47,8 +47,8 @@ public struct RotaryEmbedding: Sendable {
         return (angles.cos(), angles.sin())
     }
 
-    /// The angles of one forward pass, computed once for all layers (lazily: MLX's fused RoPE
-    /// never needs them). Rows sharing their positions share one table.
+    /// The angles of one forward pass, computed once for all layers (a lazy graph: MLX's fast
+    /// RoPE, on a GPU, never evaluates them). Rows sharing their positions share one table.
     public final class Angles {
         let rope: RotaryEmbedding
         let positions: Tensor
