@@ -420,6 +420,9 @@ int tmx_kernel_unary(tmx_array* out, int op, tmx_array x) {
 int tmx_kernel_swiglu(tmx_array* out, tmx_array gate, tmx_array up) {
   TMX_TRY(*out = wrap(temper::kernels::swiglu(gate->a, up->a)))
 }
+int tmx_kernel_dropout(tmx_array* out, tmx_array x, float probability, uint64_t seed) {
+  TMX_TRY(*out = wrap(temper::kernels::dropout(x->a, probability, seed)))
+}
 int tmx_kernel_rms_norm(tmx_array* out, tmx_array x, tmx_array weight, float eps) {
   TMX_TRY(*out = wrap(temper::kernels::rms_norm(x->a, weight->a, eps)))
 }

@@ -48,6 +48,19 @@ public enum Kernels {
         return makeTensor("Kernels.swiGLU") { tmx_kernel_swiglu($0, gate.handle, up.handle) }
     }
 
+    /// Inverted dropout (as torch.nn.Dropout): each element is zeroed with `probability`, the rest
+    /// scaled by 1 / (1 - probability). The fused kernel hashes (seed, element index) for its mask,
+    /// so the backward and a recomputation draw the same mask with nothing stored; the fallback
+    /// draws its own mask with MLX's generator keyed by the seed.
+    public static func dropout(_ x: Tensor, probability: Float, seed: UInt64) -> Tensor {
+        precondition(probability >= 0 && probability < 1, "dropout probability must be in [0, 1), got \(probability)")
+        guard fused(x) else {
+            let keep = Random.bernoulli(1 - probability, shape: x.shape, key: Random.key(seed))
+            return which(keep, x * Double(1 / (1 - probability)), Tensor.zeros(like: x))
+        }
+        return makeTensor("Kernels.dropout") { tmx_kernel_dropout($0, x.handle, probability, seed) }
+    }
+
     /// x / √(mean(x²) + eps) · weight over the last axis (RMSNorm), one threaded pass each way.
     public static func rmsNorm(_ x: Tensor, weight: Tensor, eps: Float) -> Tensor {
         guard fused(x, weight), x.ndim > 0, weight.shape == [x.dim(-1)] else {

@@ -82,6 +82,16 @@ public enum ResidentMemory {
         _ = mallopt(-1, Int32.max)
     }
 
+    /// Undoes ``keepFreedPagesMapped()``: glibc's defaults again (large blocks from mmap, returned
+    /// on free; the heap trimmed above 128 KiB), and the pages freed so far handed back. For runs
+    /// that trade speed for memory.
+    public static func returnFreedPagesPromptly() {
+        guard let mallopt = glibcFunction("mallopt", as: (@convention(c) (Int32, Int32) -> Int32).self) else { return }
+        _ = mallopt(-4, 65536)  // M_MMAP_MAX's default
+        _ = mallopt(-1, 128 * 1024)  // M_TRIM_THRESHOLD's default
+        returnFreedPages()
+    }
+
     /// Hands the heap's free pages back to the kernel (before another process needs the memory).
     public static func returnFreedPages() {
         guard let trim = glibcFunction("malloc_trim", as: (@convention(c) (Int) -> Int32).self) else { return }

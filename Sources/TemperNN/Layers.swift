@@ -87,8 +87,8 @@ public final class LoRAAdapter {
     /// alpha / rank, or alpha / √rank with rank-stabilized scaling (rsLoRA, Kalajdzievski 2023).
     public let scale: Float
     public let dropout: Float
-    /// Set per training step to draw the dropout mask; nil (evaluation) applies no dropout.
-    public var dropoutKey: Tensor?
+    /// Set per micro-batch to draw a fresh dropout mask; nil (evaluation) applies no dropout.
+    public var dropoutSeed: UInt64?
 
     public init(inputSize: Int, outputSize: Int, rank: Int, alpha: Float, dropout: Float = 0,
                 rankStabilized: Bool = false, key: Tensor) {
@@ -104,9 +104,8 @@ public final class LoRAAdapter {
     /// x with dropout applied (inverted scaling, as torch.nn.Dropout), or nil when no dropout is
     /// drawn this step (evaluation, or dropout 0) and the adapter sees x itself.
     public func droppedInput(_ x: Tensor) -> Tensor? {
-        guard dropout > 0, let dropoutKey else { return nil }
-        let keep = Random.bernoulli(1 - dropout, shape: x.shape, key: dropoutKey)
-        return which(keep, x / Double(1 - dropout), Tensor.zeros(like: x))
+        guard dropout > 0, let dropoutSeed else { return nil }
+        return Kernels.dropout(x, probability: dropout, seed: dropoutSeed)
     }
 
     /// scale · B(A(dropout(x))).

@@ -81,11 +81,11 @@ extension CausalLanguageModel {
         parameters().filter { $0.key.contains(".lora_A.") || $0.key.contains(".lora_B.") }
     }
 
-    /// Draws new dropout masks for every adapter (nil turns dropout off, for evaluation).
-    public func setLoRADropout(key: Tensor?) {
-        let layers = projections.compactMap(\.layer.lora)
-        let keys = key.map { Random.split($0, count: max(layers.count, 2)) }
-        for (index, adapter) in layers.enumerated() { adapter.dropoutKey = keys?[index] }
+    /// Draws new dropout masks for every adapter, each from its own seed derived from `seed` (nil
+    /// turns dropout off, for evaluation).
+    public func setLoRADropout(seed: UInt64?) {
+        var seeds = seed.map { SplitMix64(seed: $0) }
+        for adapter in projections.compactMap(\.layer.lora) { adapter.dropoutSeed = seeds?.next() }
     }
 
     /// Folds every adapter into its base weight and removes it.

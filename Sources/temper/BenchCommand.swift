@@ -192,9 +192,9 @@ extension SFTBench {
         recipe.output = FileManager.default.temporaryDirectory.appendingPathComponent("temper-bench-sft-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: recipe.output) }
         let summary = try SFTTrainer(recipe: recipe, log: { _ in }).run()
-        let ours = String(format: "temper: %d steps, %.0f trained tok/s, %.0f tok/s incl. padding, peak RSS %.0f MB",
+        let ours = String(format: "temper: %d steps, %.0f trained tok/s, %.0f tok/s incl. padding, peak RSS %.0f MB (MLX arrays %.0f MB)",
                           summary.steps, summary.trainedTokensPerSecond, summary.tokensPerSecond,
-                          Double(ResidentMemory.peakBytes) / 1_048_576)
+                          Double(ResidentMemory.peakBytes) / 1_048_576, Double(Memory.peakBytes) / 1_048_576)
         log(ours)
         guard !peer.noPeer else { print(ours); return }
         let python = try peer.python ?? KernelsBench.makeVenv(root: checkoutRoot)

@@ -175,6 +175,8 @@ int tmx_scaled_dot_product_attention(tmx_array* out, tmx_array q, tmx_array k, t
 /// op: 0 exp, 1 log, 2 sigmoid, 3 silu, 4 gelu (tanh form), 5 gelu (erf form), 6 tanh, 7 softplus.
 int tmx_kernel_unary(tmx_array* out, int op, tmx_array x);
 int tmx_kernel_swiglu(tmx_array* out, tmx_array gate, tmx_array up);
+/// Inverted dropout whose mask is a hash of (seed, element index).
+int tmx_kernel_dropout(tmx_array* out, tmx_array x, float probability, uint64_t seed);
 int tmx_kernel_rms_norm(tmx_array* out, tmx_array x, tmx_array weight, float eps);
 /// Rotary embedding of x [B, T, H, D] by cos, sin [1 or B, T, D/2] into [B, H, T, D].
 int tmx_kernel_rope_heads(tmx_array* out, tmx_array x, tmx_array cos, tmx_array sin);

@@ -19,6 +19,9 @@ enum class Unary : int { exp = 0, log, sigmoid, silu, gelu_tanh, gelu_erf, tanh,
 mlx::core::array unary(Unary op, const mlx::core::array& x);
 /// silu(gate) * up.
 mlx::core::array swiglu(const mlx::core::array& gate, const mlx::core::array& up);
+/// Inverted dropout: each element is zeroed with `probability`, else scaled by 1 / (1 - probability).
+/// The mask is a hash of (seed, element index): the same seed gives the same mask, in the backward too.
+mlx::core::array dropout(const mlx::core::array& x, float probability, uint64_t seed);
 /// Along the last axis.
 mlx::core::array softmax(const mlx::core::array& x);
 mlx::core::array log_softmax(const mlx::core::array& x);
