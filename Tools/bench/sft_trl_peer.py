@@ -21,6 +21,19 @@ import trl
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+def peak_rss_mb():
+    """This process's peak resident set (VmHWM). Not ru_maxrss: Linux carries that over from the
+    parent across fork and exec, so it would report Temper's peak whenever Temper's is higher."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 
@@ -51,7 +64,7 @@ def main():
     trainer.train()
     seconds = time.perf_counter() - start
     print(json.dumps({"seconds": seconds, "steps": steps, "trained_tokens": mean_trained * steps * batch,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "peak_rss_mb": peak_rss_mb(),
                       "trl": trl.__version__, "transformers": transformers.__version__, "torch": torch.__version__}))
 
 
