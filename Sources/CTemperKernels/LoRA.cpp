@@ -28,6 +28,34 @@ Sizes sizes_of(const mx::array& x, const mx::array& a, const mx::array& b) {
           static_cast<size_t>(a.shape(0))};
 }
 
+/// The base weight as float32: its own data, or (stored in bfloat16) a widened copy made in one
+/// threaded pass that lives only for this call, so no float32 copy of a frozen weight is kept
+/// between the forward and the backward.
+class Float32Weight {
+ public:
+  explicit Float32Weight(const mx::array& w) {
+    if (w.dtype() == mx::float32) {
+      data_ = w.data<float>();
+      return;
+    }
+    const uint16_t* bits = reinterpret_cast<const uint16_t*>(w.data<mx::bfloat16_t>());
+    widened_.resize(w.size());
+    float* target = widened_.data();
+    parallel_for(w.size(), kElementGrain, [&](size_t begin, size_t end) {
+      for (size_t i = begin; i < end; i++) {
+        uint32_t word = uint32_t(bits[i]) << 16;  // bfloat16 is the top half of a float32
+        std::memcpy(target + i, &word, sizeof word);
+      }
+    });
+    data_ = target;
+  }
+  const float* data() const { return data_; }
+
+ private:
+  const float* data_;
+  std::vector<float> widened_;
+};
+
 /// Bᵀ [rank, out] from B [out, rank], so the rank-r passes read contiguous rows.
 std::vector<float> transposed(const float* b, size_t out, size_t rank) {
   std::vector<float> t(rank * out);
@@ -50,7 +78,7 @@ class LoRALinearBackward : public mx::Primitive {
     dispatch(stream(), inputs, outputs, [scale = scale_, input_gradient = input_gradient_](auto& in, auto& out) {
       auto z = sizes_of(in[1], in[3], in[4]);
       const float *dy = in[0].template data<float>(), *x = in[1].template data<float>();
-      const float *w = in[2].template data<float>(), *a = in[3].template data<float>();
+      const float* a = in[3].template data<float>();
       const float *b = in[4].template data<float>(), *xa = in[5].template data<float>();
       bool separate = in.size() > 6;  // dropout: the rank-r path saw x', not x
       const float* dropped = separate ? in[6].template data<float>() : x;
@@ -59,7 +87,8 @@ class LoRALinearBackward : public mx::Primitive {
       float* d_dropped = separate ? out[3].template data<float>() : dx;
 
       if (input_gradient) {
-        cblas_sgemm(kRowMajor, kNoTrans, kNoTrans, z.rows, z.in, z.out, 1.0f, dy, z.out, w, z.in, 0.0f, dx, z.in);
+        Float32Weight w(in[2]);
+        cblas_sgemm(kRowMajor, kNoTrans, kNoTrans, z.rows, z.in, z.out, 1.0f, dy, z.out, w.data(), z.in, 0.0f, dx, z.in);
       } else {
         std::memset(dx, 0, z.rows * z.in * sizeof(float));
         if (separate) std::memset(d_dropped, 0, z.rows * z.in * sizeof(float));
@@ -96,7 +125,7 @@ class LoRALinear : public mx::Primitive {
   void eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) override {
     dispatch(stream(), inputs, outputs, [scale = scale_, has_bias = bias_, dropped = dropped_](auto& in, auto& out) {
       auto z = sizes_of(in[0], in[2], in[3]);
-      const float *x = in[0].template data<float>(), *w = in[1].template data<float>();
+      const float* x = in[0].template data<float>();
       const float *a = in[2].template data<float>(), *b = in[3].template data<float>();
       const float* rank_input = dropped ? in[has_bias ? 5 : 4].template data<float>() : x;
       float *y = out[0].template data<float>(), *xa = out[1].template data<float>();
@@ -104,8 +133,9 @@ class LoRALinear : public mx::Primitive {
         const float* bias = in[4].template data<float>();
         for (size_t i = 0; i < z.rows; i++) std::memcpy(y + i * z.out, bias, z.out * sizeof(float));
       }
-      cblas_sgemm(kRowMajor, kNoTrans, kTrans, z.rows, z.out, z.in, 1.0f, x, z.in, w, z.in, has_bias ? 1.0f : 0.0f, y,
-                  z.out);
+      Float32Weight w(in[1]);
+      cblas_sgemm(kRowMajor, kNoTrans, kTrans, z.rows, z.out, z.in, 1.0f, x, z.in, w.data(), z.in, has_bias ? 1.0f : 0.0f,
+                  y, z.out);
       auto bt = transposed(b, z.out, z.rank);
       parallel_for(z.rows, row_grain(z.in + z.out), [&](size_t begin, size_t end) {
         TEMPER_DISPATCH(lora_forward_rows, rank_input, a, bt.data(), scale, xa, y, z.in, z.rank, z.out, begin, end);
@@ -165,8 +195,9 @@ mx::array lora_linear(const mx::array& x, const mx::array& weight, const std::op
                       const mx::array& a, const mx::array& b, float scale, const std::optional<mx::array>& dropped_input) {
   auto s = cpu_stream();
   for (auto* t : {&x, &weight, &a, &b}) {
-    if (t->ndim() != 2 || t->dtype() != mx::float32) {
-      throw std::invalid_argument("[temper::kernels::lora_linear] expects 2-D float32 x, weight, A and B");
+    bool stored_weight = t == &weight && t->dtype() == mx::bfloat16;  // frozen weights may be stored in bfloat16
+    if (t->ndim() != 2 || (t->dtype() != mx::float32 && !stored_weight)) {
+      throw std::invalid_argument("[temper::kernels::lora_linear] expects 2-D float32 x, A and B and a float32 or bfloat16 weight");
     }
   }
   int rows = x.shape(0), in = x.shape(1), out = weight.shape(0), rank = a.shape(0);

@@ -5,16 +5,18 @@ extension Kernels {
     /// (x after LoRA dropout) or x itself. The fused kernel does the base product in one sgemm and
     /// each rank-r step in one pass over the rows, accumulating into the output in place.
     /// - Parameters:
-    ///   - x: [N, in]; weight: [out, in]; bias: [out].
+    ///   - x: [N, in]; weight: [out, in], float32 or (a frozen weight) bfloat16, which the kernel
+    ///     widens per call rather than keeping a float32 copy for the backward; bias: [out].
     ///   - a: [r, in]; b: [out, r].
     public static func loraLinear(
         _ x: Tensor, weight: Tensor, bias: Tensor? = nil, a: Tensor, b: Tensor, scale: Float,
         droppedInput: Tensor? = nil
     ) -> Tensor {
-        var inputs = [x, weight, a, b]
+        var inputs = [x, a, b]
         if let bias { inputs.append(bias) }
         if let droppedInput { inputs.append(droppedInput) }
-        guard fused(inputs), x.ndim == 2, a.dim(0) <= 256 else {
+        guard fused(inputs), weight.dtype == .float32 || weight.dtype == .bfloat16, x.ndim == 2, a.dim(0) <= 256 else {
+            let weight = weight.dtype == .float32 ? weight : weight.asType(.float32)
             return referenceLoRALinear(x, weight: weight, bias: bias, a: a, b: b, scale: scale, droppedInput: droppedInput)
         }
         return makeTensor("Kernels.loraLinear") {

@@ -52,9 +52,10 @@ public final class Linear: Module {
 
     /// x: [..., in] → [..., out].
     public func callAsFunction(_ x: Tensor) -> Tensor {
-        // Frozen weights may be stored quantized or in bfloat16; compute is float32.
-        let weight = quantizedWeight?.dequantized()
-            ?? (self.weight.dtype == .bfloat16 ? self.weight.asType(.float32) : self.weight)
+        // Frozen weights may be stored quantized or in bfloat16; compute is float32 (the LoRA
+        // kernel widens a bfloat16 weight itself).
+        let stored = quantizedWeight?.dequantized() ?? self.weight
+        let weight = stored.dtype == .bfloat16 && lora == nil ? stored.asType(.float32) : stored
         let outputShape = Array(x.shape.dropLast()) + [weight.dim(0)]
         let rows = x.reshaped(-1, x.dim(-1))
         if let lora {

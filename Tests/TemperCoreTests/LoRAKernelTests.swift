@@ -73,4 +73,23 @@ import TemperTestSupport
                     Kernels.referenceLoRALinear(all[0], weight: all[1], a: wideA, b: wideB, scale: 0.1),
                     tolerance: Tolerance(absolute: 1e-4, relative: 1e-5), "rank 300")
     }
+
+    /// A frozen weight stored in bfloat16 is widened inside the kernel, exactly (bfloat16 is the
+    /// top half of a float32), so the layer and its gradients equal those of the widened weight.
+    @Test func aBFloat16WeightGivesTheSameLayerAsItsFloat32Widening() {
+        let s = Sizes(rows: 37, input: 40, output: 24, rank: 4)
+        let all = Self.inputs(s)
+        let stored = all[1].asType(.bfloat16)
+        let widened = stored.asType(.float32)
+        let cotangent = Random.normal([s.rows, s.output], key: Random.key(12))
+        func layer(_ weight: Tensor) -> ([Tensor]) -> Tensor {
+            { (Kernels.loraLinear($0[0], weight: weight, a: $0[1], b: $0[2], scale: 2) * cotangent).sum() }
+        }
+        let (storedValue, storedGradients) = valueAndGrad(layer(stored))([all[0], all[2], all[3]])
+        let (widenedValue, widenedGradients) = valueAndGrad(layer(widened))([all[0], all[2], all[3]])
+        #expect(storedValue.item(Float.self) == widenedValue.item(Float.self))
+        for (index, name) in ["x", "A", "B"].enumerated() {
+            #expect(storedGradients[index].toArray(Float.self) == widenedGradients[index].toArray(Float.self), "d\(name)")
+        }
+    }
 }
