@@ -8,7 +8,6 @@ steps (forward, backward, optimizer step) after one warm-up step, and {"peak_rss
 peak resident set during those steps (the peak is reset after loading, as Temper's side does).
 """
 import json
-import resource
 import sys
 import time
 
@@ -17,25 +16,7 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM
 
-def reset_peak_rss():
-    """Starts a new VmHWM at the current resident set (Linux); elsewhere the peak covers the process."""
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-    except OSError:
-        pass
-
-
-def peak_rss_mb():
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
+from resident_memory import peak_rss_mb, reset_peak_rss
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 

@@ -9,7 +9,6 @@ completion tokens seen, "peak_rss_mb": ...}. Chat records ({"messages": [...]}) 
 conversational prompt/completion pairs (everything before the last assistant turn / that turn).
 """
 import json
-import resource
 import sys
 import tempfile
 import time
@@ -21,18 +20,7 @@ import trl
 from datasets import Dataset
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-def peak_rss_mb():
-    """This process's peak resident set (VmHWM). Not ru_maxrss: Linux carries that over from the
-    parent across fork and exec, so it would report Temper's peak whenever Temper's is higher."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
+from resident_memory import peak_rss_mb
 
 TARGETS = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
