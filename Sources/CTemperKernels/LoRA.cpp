@@ -28,9 +28,11 @@ Sizes sizes_of(const mx::array& x, const mx::array& a, const mx::array& b) {
           static_cast<size_t>(a.shape(0))};
 }
 
-/// The base weight as float32: its own data, or (stored in bfloat16) a widened copy made in one
-/// threaded pass that lives only for this call, so no float32 copy of a frozen weight is kept
-/// between the forward and the backward.
+/// The base weight as float32: its own data, or (stored in bfloat16) widened in one threaded pass
+/// into a scratch buffer that serves every call, so no float32 copy of a frozen weight is kept
+/// between the forward and the backward. The buffer is the stream thread's own (MLX runs the
+/// CPU stream's primitives one at a time on it) and is reused rather than allocated per call:
+/// a fresh block of that size is fresh pages to fault in.
 class Float32Weight {
  public:
   explicit Float32Weight(const mx::array& w) {
@@ -38,9 +40,14 @@ class Float32Weight {
       data_ = w.data<float>();
       return;
     }
+    thread_local std::unique_ptr<float[]> scratch;
+    thread_local size_t capacity = 0;
+    if (capacity < w.size()) {
+      scratch.reset(new float[w.size()]);  // uninitialized: every element is written below
+      capacity = w.size();
+    }
     const uint16_t* bits = reinterpret_cast<const uint16_t*>(w.data<mx::bfloat16_t>());
-    widened_.resize(w.size());
-    float* target = widened_.data();
+    float* target = scratch.get();
     parallel_for(w.size(), kElementGrain, [&](size_t begin, size_t end) {
       for (size_t i = begin; i < end; i++) {
         uint32_t word = uint32_t(bits[i]) << 16;  // bfloat16 is the top half of a float32
@@ -53,7 +60,6 @@ class Float32Weight {
 
  private:
   const float* data_;
-  std::vector<float> widened_;
 };
 
 /// Bᵀ [rank, out] from B [out, rank], so the rank-r passes read contiguous rows.
