@@ -475,9 +475,9 @@ int tmx_kernel_attention(tmx_array* out, tmx_array queries, tmx_array keys, tmx_
   })
 }
 int tmx_kernel_lora_linear(tmx_array* out, tmx_array x, tmx_array weight, tmx_array bias, tmx_array a, tmx_array b,
-                           float scale, tmx_array dropped_input) {
+                           float scale, tmx_array dropped_input, float dropout, uint64_t dropout_seed) {
   TMX_TRY(*out = wrap(temper::kernels::lora_linear(x->a, weight->a, optional(bias), a->a, b->a, scale,
-                                                   optional(dropped_input))))
+                                                   optional(dropped_input), dropout, dropout_seed)))
 }
 int tmx_kernel_thread_count(void) { return temper::kernels::thread_count(); }
 char* tmx_openblas_core(void) { return strdup(temper::kernels::openblas_core().c_str()); }

@@ -82,6 +82,31 @@ inline size_t row_grain(size_t width) { return std::max<size_t>(1, kElementGrain
 
 inline mx::Stream cpu_stream() { return mx::default_stream(mx::Device::cpu); }
 
+/// Inverted dropout with a counter-based mask (dropout_apply): element i of a tensor is zeroed
+/// when the hash of (seed, i) falls below `threshold` of 2^24, the rest scaled by 1 / (1 - p).
+struct DropoutMask {
+  uint64_t seed;
+  uint32_t threshold;
+  float scale;
+
+  static DropoutMask of(float probability, uint64_t seed) {
+    if (!(probability >= 0.0f && probability < 1.0f)) {
+      throw std::invalid_argument("[temper::kernels::dropout] probability must be in [0, 1), got " + std::to_string(probability));
+    }
+    return {seed, static_cast<uint32_t>(std::lround(double(probability) * double(1u << 24))), 1.0f / (1.0f - probability)};
+  }
+  bool operator==(const DropoutMask&) const = default;
+
+  /// y[0, count) = dropout(x), or y += dropout(x) with `accumulate`; indices from 0, so the mask
+  /// of a whole [N, in] tensor is the same wherever it is drawn.
+  void apply(const float* x, float* y, size_t count, bool accumulate = false) const {
+    parallel_for(count, kElementGrain, [&](size_t b, size_t e) {
+      if (accumulate) TEMPER_DISPATCH(dropout_accumulate, x, y, seed, threshold, scale, b, e);
+      else TEMPER_DISPATCH(dropout_apply, x, y, seed, threshold, scale, b, e);
+    }, 8);
+  }
+};
+
 /// Allocates every output that has no buffer yet (a primitive may first give an output a donated
 /// input's buffer), then schedules `work(inputs, outputs)` on the primitive's CPU stream after the
 /// work that produces the inputs. The copies keep the buffers alive until the task has run.

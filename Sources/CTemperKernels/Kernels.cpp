@@ -191,15 +191,12 @@ class SwiGLU : public mx::UnaryPrimitive {
 /// mask as its derivative, so its vjp and jvp are the same op, same seed, on the cotangent.
 class Dropout : public mx::UnaryPrimitive {
  public:
-  Dropout(mx::Stream stream, uint64_t seed, uint32_t threshold, float scale)
-      : mx::UnaryPrimitive(stream), seed_(seed), threshold_(threshold), scale_(scale) {}
+  Dropout(mx::Stream stream, DropoutMask mask) : mx::UnaryPrimitive(stream), mask_(mask) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, mx::array& out) override {
     std::vector<mx::array> outputs{out};
-    dispatch(stream(), inputs, outputs, [seed = seed_, threshold = threshold_, scale = scale_](auto& in, auto& out) {
-      const float* x = in[0].template data<float>();
-      float* y = out[0].template data<float>();
-      parallel_for(in[0].size(), kElementGrain, [&](size_t b, size_t e) { TEMPER_DISPATCH(dropout_apply, x, y, seed, threshold, scale, b, e); }, 8);
+    dispatch(stream(), inputs, outputs, [mask = mask_](auto& in, auto& out) {
+      mask.apply(in[0].template data<float>(), out[0].template data<float>(), in[0].size());
     });
   }
   void eval_gpu(const std::vector<mx::array>&, mx::array&) override { no_gpu(name()); }
@@ -213,21 +210,15 @@ class Dropout : public mx::UnaryPrimitive {
     return {same_mask(tangents[0])};
   }
   const char* name() const override { return "TemperDropout"; }
-  bool is_equivalent(const mx::Primitive& other) const override {
-    auto& that = static_cast<const Dropout&>(other);
-    return seed_ == that.seed_ && threshold_ == that.threshold_ && scale_ == that.scale_;
-  }
+  bool is_equivalent(const mx::Primitive& other) const override { return mask_ == static_cast<const Dropout&>(other).mask_; }
   std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& inputs) override { return {inputs[0].shape()}; }
 
  private:
   mx::array same_mask(const mx::array& x) {
-    auto input = prepared(x, "dropout");
-    return mx::array(x.shape(), mx::float32, std::make_shared<Dropout>(stream(), seed_, threshold_, scale_), {input});
+    return mx::array(x.shape(), mx::float32, std::make_shared<Dropout>(stream(), mask_), {prepared(x, "dropout")});
   }
 
-  uint64_t seed_;
-  uint32_t threshold_;
-  float scale_;
+  DropoutMask mask_;
 };
 
 // MARK: rows: softmax, log_softmax, logsumexp over the last axis
@@ -363,13 +354,8 @@ mx::array swiglu(const mx::array& gate, const mx::array& up) {
 }
 
 mx::array dropout(const mx::array& x, float probability, uint64_t seed) {
-  if (!(probability >= 0.0f && probability < 1.0f)) {
-    throw std::invalid_argument("[temper::kernels::dropout] probability must be in [0, 1), got " + std::to_string(probability));
-  }
-  auto input = prepared(x, "dropout");
-  auto threshold = static_cast<uint32_t>(std::lround(double(probability) * double(1u << 24)));
-  return mx::array(x.shape(), mx::float32,
-                   std::make_shared<Dropout>(cpu_stream(), seed, threshold, 1.0f / (1.0f - probability)), {input});
+  auto mask = DropoutMask::of(probability, seed);
+  return mx::array(x.shape(), mx::float32, std::make_shared<Dropout>(cpu_stream(), mask), {prepared(x, "dropout")});
 }
 
 mx::array softmax(const mx::array& x) { return row_op(RowOp::softmax, x, "softmax"); }

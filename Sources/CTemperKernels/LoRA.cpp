@@ -77,20 +77,28 @@ std::vector<float> transposed(const float* b, size_t out, size_t rank) {
 /// projections in LoRA) the dx outputs are zeros and their products are skipped.
 class LoRALinearBackward : public mx::Primitive {
  public:
-  LoRALinearBackward(mx::Stream stream, float scale, bool input_gradient)
-      : mx::Primitive(stream), scale_(scale), input_gradient_(input_gradient) {}
+  LoRALinearBackward(mx::Stream stream, float scale, bool input_gradient, std::optional<DropoutMask> dropout)
+      : mx::Primitive(stream), scale_(scale), input_gradient_(input_gradient), dropout_(dropout) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) override {
-    dispatch(stream(), inputs, outputs, [scale = scale_, input_gradient = input_gradient_](auto& in, auto& out) {
+    dispatch(stream(), inputs, outputs, [scale = scale_, input_gradient = input_gradient_, mask = dropout_](auto& in, auto& out) {
       auto z = sizes_of(in[1], in[3], in[4]);
       const float *dy = in[0].template data<float>(), *x = in[1].template data<float>();
       const float* a = in[3].template data<float>();
       const float *b = in[4].template data<float>(), *xa = in[5].template data<float>();
-      bool separate = in.size() > 6;  // dropout: the rank-r path saw x', not x
+      bool separate = in.size() > 6;  // an explicit dropped input: the rank-r path saw x', not x
       const float* dropped = separate ? in[6].template data<float>() : x;
       float *dx = out[0].template data<float>(), *da = out[1].template data<float>();
       float* db = out[2].template data<float>();
       float* d_dropped = separate ? out[3].template data<float>() : dx;
+      // The kernel's own dropout: x' redrawn from the mask, and the same buffer then takes the
+      // gradient reaching x' (each row is read for dA before its dx' is written over it).
+      std::unique_ptr<float[]> drawn;
+      if (mask) {
+        drawn.reset(new float[z.rows * z.in]);
+        mask->apply(x, drawn.get(), z.rows * z.in);
+        dropped = d_dropped = drawn.get();
+      }
 
       if (input_gradient) {
         Float32Weight w(in[2]);
@@ -109,8 +117,9 @@ class LoRALinearBackward : public mx::Primitive {
       }
       rows_with_partials(z.rows, z.rank * z.in, da, [&](size_t begin, size_t end, float* partial) {
         TEMPER_DISPATCH(lora_input_gradient_rows, dropped, ga.data(), a, partial, input_gradient ? d_dropped : nullptr,
-                        !separate, z.in, z.rank, begin, end);
+                        !separate && !mask, z.in, z.rank, begin, end);
       });
+      if (mask && input_gradient) mask->apply(drawn.get(), dx, z.rows * z.in, /*accumulate=*/true);
     });
   }
   void eval_gpu(const std::vector<mx::array>&, std::vector<mx::array>&) override { no_gpu(name()); }
@@ -119,21 +128,28 @@ class LoRALinearBackward : public mx::Primitive {
  private:
   float scale_;
   bool input_gradient_;
+  std::optional<DropoutMask> dropout_;
 };
 
 /// Inputs: x [N, in], W [out, in], A [rank, in], B [out, rank], then optionally the bias [out] and
 /// the dropped input x' [N, in]. Outputs: y [N, out] and xa = x'·Aᵀ [N, rank] (for the backward).
 class LoRALinear : public mx::Primitive {
  public:
-  LoRALinear(mx::Stream stream, float scale, bool bias, bool dropped)
-      : mx::Primitive(stream), scale_(scale), bias_(bias), dropped_(dropped) {}
+  LoRALinear(mx::Stream stream, float scale, bool bias, bool dropped, std::optional<DropoutMask> dropout)
+      : mx::Primitive(stream), scale_(scale), bias_(bias), dropped_(dropped), dropout_(dropout) {}
 
   void eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) override {
-    dispatch(stream(), inputs, outputs, [scale = scale_, has_bias = bias_, dropped = dropped_](auto& in, auto& out) {
+    dispatch(stream(), inputs, outputs, [scale = scale_, has_bias = bias_, dropped = dropped_, mask = dropout_](auto& in, auto& out) {
       auto z = sizes_of(in[0], in[2], in[3]);
       const float* x = in[0].template data<float>();
       const float *a = in[2].template data<float>(), *b = in[3].template data<float>();
       const float* rank_input = dropped ? in[has_bias ? 5 : 4].template data<float>() : x;
+      std::unique_ptr<float[]> drawn;  // x' for this call only: the backward redraws it
+      if (mask) {
+        drawn.reset(new float[z.rows * z.in]);
+        mask->apply(x, drawn.get(), z.rows * z.in);
+        rank_input = drawn.get();
+      }
       float *y = out[0].template data<float>(), *xa = out[1].template data<float>();
       if (has_bias) {
         const float* bias = in[4].template data<float>();
@@ -164,7 +180,7 @@ class LoRALinear : public mx::Primitive {
     bool input_gradient = std::any_of(argnums.begin(), argnums.end(),
                                       [&](int arg) { return arg == 0 || arg == dropped_index; });
     auto grads = mx::array::make_arrays(shapes, std::vector<mx::Dtype>(shapes.size(), mx::float32),
-                                        std::make_shared<LoRALinearBackward>(s, scale_, input_gradient), inputs);
+                                        std::make_shared<LoRALinearBackward>(s, scale_, input_gradient, dropout_), inputs);
     std::vector<mx::array> result;
     for (int arg : argnums) {
       if (arg == 0) {
@@ -184,7 +200,7 @@ class LoRALinear : public mx::Primitive {
   const char* name() const override { return "TemperLoRALinear"; }
   bool is_equivalent(const mx::Primitive& other) const override {
     auto& o = static_cast<const LoRALinear&>(other);
-    return scale_ == o.scale_ && bias_ == o.bias_ && dropped_ == o.dropped_;
+    return scale_ == o.scale_ && bias_ == o.bias_ && dropped_ == o.dropped_ && dropout_ == o.dropout_;
   }
   std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& inputs) override {
     return {{inputs[0].shape(0), inputs[3].shape(0)}, {inputs[0].shape(0), inputs[2].shape(0)}};
@@ -193,12 +209,14 @@ class LoRALinear : public mx::Primitive {
  private:
   float scale_;
   bool bias_, dropped_;
+  std::optional<DropoutMask> dropout_;
 };
 
 }  // namespace
 
 mx::array lora_linear(const mx::array& x, const mx::array& weight, const std::optional<mx::array>& bias,
-                      const mx::array& a, const mx::array& b, float scale, const std::optional<mx::array>& dropped_input) {
+                      const mx::array& a, const mx::array& b, float scale, const std::optional<mx::array>& dropped_input,
+                      float dropout_probability, uint64_t dropout_seed) {
   auto s = cpu_stream();
   for (auto* t : {&x, &weight, &a, &b}) {
     bool stored_weight = t == &weight && t->dtype() == mx::bfloat16;  // frozen weights may be stored in bfloat16
@@ -224,9 +242,14 @@ mx::array lora_linear(const mx::array& x, const mx::array& weight, const std::op
     }
     inputs.push_back(mx::contiguous(mx::astype(*dropped_input, mx::float32, s), false, s));
   }
-  auto outputs = mx::array::make_arrays({{rows, out}, {rows, rank}}, {mx::float32, mx::float32},
-                                        std::make_shared<LoRALinear>(s, scale, bias.has_value(), dropped_input.has_value()),
-                                        inputs);
+  std::optional<DropoutMask> dropout;
+  if (dropout_probability > 0.0f) {
+    if (dropped_input) throw std::invalid_argument("[temper::kernels::lora_linear] takes a dropped input or a dropout, not both");
+    dropout = DropoutMask::of(dropout_probability, dropout_seed);
+  }
+  auto outputs = mx::array::make_arrays(
+      {{rows, out}, {rows, rank}}, {mx::float32, mx::float32},
+      std::make_shared<LoRALinear>(s, scale, bias.has_value(), dropped_input.has_value(), dropout), inputs);
   return outputs[0];
 }
 

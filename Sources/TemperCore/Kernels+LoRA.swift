@@ -8,19 +8,26 @@ extension Kernels {
     ///   - x: [N, in]; weight: [out, in], float32 or (a frozen weight) bfloat16, which the kernel
     ///     widens per call rather than keeping a float32 copy for the backward; bias: [out].
     ///   - a: [r, in]; b: [out, r].
+    ///   - dropout: drops x on the adapter's path inside the kernel, with the mask
+    ///     ``dropout(_:probability:seed:)`` draws for the seed, redrawn in the backward rather than
+    ///     kept as an [N, in] activation. Give this or `droppedInput`, not both.
     public static func loraLinear(
         _ x: Tensor, weight: Tensor, bias: Tensor? = nil, a: Tensor, b: Tensor, scale: Float,
-        droppedInput: Tensor? = nil
+        droppedInput: Tensor? = nil, dropout: (probability: Float, seed: UInt64)? = nil
     ) -> Tensor {
+        precondition(droppedInput == nil || dropout == nil, "loraLinear takes a dropped input or a dropout, not both")
         var inputs = [x, a, b]
         if let bias { inputs.append(bias) }
         if let droppedInput { inputs.append(droppedInput) }
         guard fused(inputs), weight.dtype == .float32 || weight.dtype == .bfloat16, x.ndim == 2, a.dim(0) <= 256 else {
             let weight = weight.dtype == .float32 ? weight : weight.asType(.float32)
-            return referenceLoRALinear(x, weight: weight, bias: bias, a: a, b: b, scale: scale, droppedInput: droppedInput)
+            let dropped = droppedInput ?? dropout.map { Self.dropout(x, probability: $0.probability, seed: $0.seed) }
+            return referenceLoRALinear(x, weight: weight, bias: bias, a: a, b: b, scale: scale, droppedInput: dropped)
         }
+        let (probability, seed) = dropout ?? (0, 0)
         return makeTensor("Kernels.loraLinear") {
-            tmx_kernel_lora_linear($0, x.handle, weight.handle, bias?.handle, a.handle, b.handle, scale, droppedInput?.handle)
+            tmx_kernel_lora_linear(
+                $0, x.handle, weight.handle, bias?.handle, a.handle, b.handle, scale, droppedInput?.handle, probability, seed)
         }
     }
 

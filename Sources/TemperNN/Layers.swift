@@ -61,7 +61,7 @@ public final class Linear: Module {
         if let lora {
             return Kernels.loraLinear(
                 rows, weight: weight, bias: bias, a: lora.a.weight, b: lora.b.weight, scale: lora.scale,
-                droppedInput: lora.droppedInput(rows)
+                dropout: lora.drawnDropout
             ).reshaped(outputShape)
         }
         guard let bias else { return x.matmul(weight.mT) }
@@ -102,11 +102,17 @@ public final class LoRAAdapter {
         scale = rankStabilized ? alpha / Float(rank).squareRoot() : alpha / Float(rank)
     }
 
-    /// x with dropout applied (inverted scaling, as torch.nn.Dropout), or nil when no dropout is
-    /// drawn this step (evaluation, or dropout 0) and the adapter sees x itself.
-    public func droppedInput(_ x: Tensor) -> Tensor? {
+    /// The dropout drawn this step, or nil when none is (evaluation, or dropout 0) and the adapter
+    /// sees its input itself.
+    public var drawnDropout: (probability: Float, seed: UInt64)? {
         guard dropout > 0, let dropoutSeed else { return nil }
-        return Kernels.dropout(x, probability: dropout, seed: dropoutSeed)
+        return (dropout, dropoutSeed)
+    }
+
+    /// x with dropout applied (inverted scaling, as torch.nn.Dropout), or nil when no dropout is
+    /// drawn this step.
+    public func droppedInput(_ x: Tensor) -> Tensor? {
+        drawnDropout.map { Kernels.dropout(x, probability: $0.probability, seed: $0.seed) }
     }
 
     /// scale · B(A(dropout(x))).

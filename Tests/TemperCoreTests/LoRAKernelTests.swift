@@ -42,6 +42,13 @@ import TemperTestSupport
         KernelTests.compare("lora \(sizes) bias dropout", all, tolerance: tolerance,
             fused: { Kernels.loraLinear($0[0], weight: $0[1], bias: $0[4], a: $0[2], b: $0[3], scale: 0.5, droppedInput: $0[5]) },
             reference: { Kernels.referenceLoRALinear($0[0], weight: $0[1], bias: $0[4], a: $0[2], b: $0[3], scale: 0.5, droppedInput: $0[5]) })
+        // The kernel's own dropout equals the composition on x times the mask Kernels.dropout draws
+        // for the same seed, the gradient of x included (its path through the mask too).
+        let mask = Kernels.dropout(Tensor.ones([sizes.rows, sizes.input]), probability: 0.25, seed: 77)
+        KernelTests.compare("lora \(sizes) bias, the kernel's dropout", Array(all[0..<5]), tolerance: tolerance,
+            fused: { Kernels.loraLinear($0[0], weight: $0[1], bias: $0[4], a: $0[2], b: $0[3], scale: 0.5, dropout: (0.25, 77)) },
+            reference: { Kernels.referenceLoRALinear($0[0], weight: $0[1], bias: $0[4], a: $0[2], b: $0[3], scale: 0.5,
+                                                     droppedInput: $0[0] * mask.asType($0[0].dtype)) })
     }
 
     /// Only A and B trained and x a constant (the first layer in LoRA training): the backward skips
@@ -57,6 +64,10 @@ import TemperTestSupport
         KernelTests.compare("lora \(sizes) adapter only, dropout", [all[2], all[3]], tolerance: tolerance,
             fused: { Kernels.loraLinear(all[0], weight: all[1], bias: all[4], a: $0[0], b: $0[1], scale: 0.5, droppedInput: all[5]) },
             reference: { Kernels.referenceLoRALinear(wide[0], weight: wide[1], bias: wide[4], a: $0[0], b: $0[1], scale: 0.5, droppedInput: wide[5]) })
+        let mask = Kernels.dropout(Tensor.ones([sizes.rows, sizes.input]), probability: 0.1, seed: 5).asType(.float64)
+        KernelTests.compare("lora \(sizes) adapter only, the kernel's dropout", [all[2], all[3]], tolerance: tolerance,
+            fused: { Kernels.loraLinear(all[0], weight: all[1], a: $0[0], b: $0[1], scale: 0.5, dropout: (0.1, 5)) },
+            reference: { Kernels.referenceLoRALinear(wide[0], weight: wide[1], a: $0[0], b: $0[1], scale: 0.5, droppedInput: wide[0] * mask) })
     }
 
     @Test func nonContiguousInputAndFallbacks() {

@@ -97,13 +97,16 @@ mlx::core::array attention(const mlx::core::array& queries, const mlx::core::arr
                            const std::optional<mlx::core::array>& key_segments,
                            const std::optional<mlx::core::array>& mask);
 
-/// The LoRA linear layer x·Wᵀ (+ bias) + scale·(x'·Aᵀ)·Bᵀ, x' = `dropped_input` (x after LoRA
-/// dropout) or x itself. x [N, in], weight [out, in], A [r, in], B [out, r] with r <= 256.
-/// Differentiable in every input; W's gradient is only computed when asked for.
+/// The LoRA linear layer x·Wᵀ (+ bias) + scale·(x'·Aᵀ)·Bᵀ, x' being `dropped_input` (x after LoRA
+/// dropout), x after the kernel's own dropout (`dropout_probability` > 0, the mask that dropout()
+/// draws for `dropout_seed`, redrawn in the backward rather than stored), or x itself.
+/// x [N, in], weight [out, in], A [r, in], B [out, r] with r <= 256. Differentiable in every
+/// input; W's gradient is only computed when asked for.
 mlx::core::array lora_linear(const mlx::core::array& x, const mlx::core::array& weight,
                              const std::optional<mlx::core::array>& bias, const mlx::core::array& a,
                              const mlx::core::array& b, float scale,
-                             const std::optional<mlx::core::array>& dropped_input);
+                             const std::optional<mlx::core::array>& dropped_input,
+                             float dropout_probability = 0.0f, uint64_t dropout_seed = 0);
 
 /// The number of worker threads kernels split work across.
 int thread_count();
