@@ -28,11 +28,25 @@ Sizes sizes_of(const mx::array& x, const mx::array& a, const mx::array& b) {
           static_cast<size_t>(a.shape(0))};
 }
 
+/// What a call keeps in a scratch buffer; a backward call uses both at once.
+enum class ScratchUse { widened_weight, dropped_input, count };
+
+/// A buffer of at least `floats` (uninitialized) that outlives the call: the stream thread's own
+/// (MLX runs the CPU stream's primitives one at a time on it), grown when too small and otherwise
+/// reused, since a fresh block of megabytes is fresh pages to fault in at every call.
+float* scratch(ScratchUse use, size_t floats) {
+  thread_local std::unique_ptr<float[]> buffers[size_t(ScratchUse::count)];
+  thread_local size_t capacities[size_t(ScratchUse::count)] = {};
+  size_t slot = size_t(use);
+  if (capacities[slot] < floats) {
+    buffers[slot].reset(new float[floats]);
+    capacities[slot] = floats;
+  }
+  return buffers[slot].get();
+}
+
 /// The base weight as float32: its own data, or (stored in bfloat16) widened in one threaded pass
-/// into a scratch buffer that serves every call, so no float32 copy of a frozen weight is kept
-/// between the forward and the backward. The buffer is the stream thread's own (MLX runs the
-/// CPU stream's primitives one at a time on it) and is reused rather than allocated per call:
-/// a fresh block of that size is fresh pages to fault in.
+/// into scratch, so no float32 copy of a frozen weight is kept between the forward and the backward.
 class Float32Weight {
  public:
   explicit Float32Weight(const mx::array& w) {
@@ -40,14 +54,8 @@ class Float32Weight {
       data_ = w.data<float>();
       return;
     }
-    thread_local std::unique_ptr<float[]> scratch;
-    thread_local size_t capacity = 0;
-    if (capacity < w.size()) {
-      scratch.reset(new float[w.size()]);  // uninitialized: every element is written below
-      capacity = w.size();
-    }
     const uint16_t* bits = reinterpret_cast<const uint16_t*>(w.data<mx::bfloat16_t>());
-    float* target = scratch.get();
+    float* target = scratch(ScratchUse::widened_weight, w.size());
     parallel_for(w.size(), kElementGrain, [&](size_t begin, size_t end) {
       for (size_t i = begin; i < end; i++) {
         uint32_t word = uint32_t(bits[i]) << 16;  // bfloat16 is the top half of a float32
@@ -93,11 +101,11 @@ class LoRALinearBackward : public mx::Primitive {
       float* d_dropped = separate ? out[3].template data<float>() : dx;
       // The kernel's own dropout: x' redrawn from the mask, and the same buffer then takes the
       // gradient reaching x' (each row is read for dA before its dx' is written over it).
-      std::unique_ptr<float[]> drawn;
+      float* drawn = nullptr;
       if (mask) {
-        drawn.reset(new float[z.rows * z.in]);
-        mask->apply(x, drawn.get(), z.rows * z.in);
-        dropped = d_dropped = drawn.get();
+        drawn = scratch(ScratchUse::dropped_input, z.rows * z.in);
+        mask->apply(x, drawn, z.rows * z.in);
+        dropped = d_dropped = drawn;
       }
 
       if (input_gradient) {
@@ -119,7 +127,7 @@ class LoRALinearBackward : public mx::Primitive {
         TEMPER_DISPATCH(lora_input_gradient_rows, dropped, ga.data(), a, partial, input_gradient ? d_dropped : nullptr,
                         !separate && !mask, z.in, z.rank, begin, end);
       });
-      if (mask && input_gradient) mask->apply(drawn.get(), dx, z.rows * z.in, /*accumulate=*/true);
+      if (mask && input_gradient) mask->apply(drawn, dx, z.rows * z.in, /*accumulate=*/true);
     });
   }
   void eval_gpu(const std::vector<mx::array>&, std::vector<mx::array>&) override { no_gpu(name()); }
@@ -144,11 +152,10 @@ class LoRALinear : public mx::Primitive {
       const float* x = in[0].template data<float>();
       const float *a = in[2].template data<float>(), *b = in[3].template data<float>();
       const float* rank_input = dropped ? in[has_bias ? 5 : 4].template data<float>() : x;
-      std::unique_ptr<float[]> drawn;  // x' for this call only: the backward redraws it
-      if (mask) {
-        drawn.reset(new float[z.rows * z.in]);
-        mask->apply(x, drawn.get(), z.rows * z.in);
-        rank_input = drawn.get();
+      if (mask) {  // x' for this call only: the backward redraws it
+        float* drawn = scratch(ScratchUse::dropped_input, z.rows * z.in);
+        mask->apply(x, drawn, z.rows * z.in);
+        rank_input = drawn;
       }
       float *y = out[0].template data<float>(), *xa = out[1].template data<float>();
       if (has_bias) {
