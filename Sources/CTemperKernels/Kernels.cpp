@@ -187,6 +187,9 @@ class SwiGLU : public mx::UnaryPrimitive {
 
 // MARK: dropout
 
+/// x through the Dropout primitive with `mask`.
+mx::array dropped_by(const DropoutMask& mask, const mx::array& x);
+
 /// Inverted dropout with a counter-based mask (see dropout_apply). The op is linear in x with the
 /// mask as its derivative, so its vjp and jvp are the same op, same seed, on the cotangent.
 class Dropout : public mx::UnaryPrimitive {
@@ -203,23 +206,23 @@ class Dropout : public mx::UnaryPrimitive {
 
   std::vector<mx::array> vjp(const std::vector<mx::array>&, const std::vector<mx::array>& cotangents,
                              const std::vector<int>&, const std::vector<mx::array>&) override {
-    return {same_mask(cotangents[0])};
+    return {dropped_by(mask_, cotangents[0])};
   }
   std::vector<mx::array> jvp(const std::vector<mx::array>&, const std::vector<mx::array>& tangents,
                              const std::vector<int>&) override {
-    return {same_mask(tangents[0])};
+    return {dropped_by(mask_, tangents[0])};
   }
   const char* name() const override { return "TemperDropout"; }
   bool is_equivalent(const mx::Primitive& other) const override { return mask_ == static_cast<const Dropout&>(other).mask_; }
   std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& inputs) override { return {inputs[0].shape()}; }
 
  private:
-  mx::array same_mask(const mx::array& x) {
-    return mx::array(x.shape(), mx::float32, std::make_shared<Dropout>(stream(), mask_), {prepared(x, "dropout")});
-  }
-
   DropoutMask mask_;
 };
+
+mx::array dropped_by(const DropoutMask& mask, const mx::array& x) {
+  return mx::array(x.shape(), mx::float32, std::make_shared<Dropout>(cpu_stream(), mask), {prepared(x, "dropout")});
+}
 
 // MARK: rows: softmax, log_softmax, logsumexp over the last axis
 
@@ -354,8 +357,7 @@ mx::array swiglu(const mx::array& gate, const mx::array& up) {
 }
 
 mx::array dropout(const mx::array& x, float probability, uint64_t seed) {
-  auto mask = DropoutMask::of(probability, seed);
-  return mx::array(x.shape(), mx::float32, std::make_shared<Dropout>(cpu_stream(), mask), {prepared(x, "dropout")});
+  return dropped_by(DropoutMask::of(probability, seed), x);
 }
 
 mx::array softmax(const mx::array& x) { return row_op(RowOp::softmax, x, "softmax"); }
