@@ -103,6 +103,9 @@ extension CausalLanguageModel {
 public enum PEFTAdapter {
     static let prefix = "base_model.model."
 
+    /// The Double that prints as the Float does (0.05, not 0.05000000074505806, in the JSON).
+    static func shortestDecimal(_ value: Float) -> Double { Double(value.description) ?? Double(value) }
+
     public static func save(
         model: CausalLanguageModel, configuration: LoRAConfiguration, baseModel: String, to directory: URL
     ) throws {
@@ -115,8 +118,8 @@ public enum PEFTAdapter {
             "task_type": "CAUSAL_LM",
             "base_model_name_or_path": baseModel,
             "r": configuration.rank,
-            "lora_alpha": Double(configuration.alpha),
-            "lora_dropout": Double(configuration.dropout),
+            "lora_alpha": shortestDecimal(configuration.alpha),
+            "lora_dropout": shortestDecimal(configuration.dropout),
             "target_modules": adapted.sorted(),
             "use_rslora": configuration.rankStabilized,
             "bias": "none",

@@ -92,6 +92,8 @@ struct TrainingTests {
             with: Data(contentsOf: straight.appendingPathComponent("adapter_config.json"))) as! [String: Any]
         #expect(config["peft_type"] as? String == "LORA" && config["r"] as? Int == 4)
         #expect(config["task_type"] as? String == "CAUSAL_LM")
+        // The recipe's float values as written there, not their float32 widening (0.10000000149…).
+        #expect(config["lora_dropout"] as? Double == 0.1 && config["lora_alpha"] as? Double == 8)
         #expect((config["target_modules"] as? [String])?.sorted() == LoRAConfiguration.allLinear.sorted())
         let tensors = try Safetensors.load(straight.appendingPathComponent("adapter_model.safetensors")).tensors
         #expect(tensors["base_model.model.model.layers.0.self_attn.q_proj.lora_A.weight"]?.shape == [4, 32])
