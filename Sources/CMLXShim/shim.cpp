@@ -474,6 +474,9 @@ int tmx_kernel_attention(tmx_array* out, tmx_array queries, tmx_array keys, tmx_
                                            optional(key_segments), optional(mask)));
   })
 }
+int tmx_kernel_dense_linear(tmx_array* out, tmx_array x, tmx_array weight, tmx_array bias) {
+  TMX_TRY(*out = wrap(temper::kernels::dense_linear(x->a, weight->a, optional(bias))))
+}
 int tmx_kernel_lora_linear(tmx_array* out, tmx_array x, tmx_array weight, tmx_array bias, tmx_array a, tmx_array b,
                            float scale, tmx_array dropped_input, float dropout, uint64_t dropout_seed) {
   TMX_TRY(*out = wrap(temper::kernels::lora_linear(x->a, weight->a, optional(bias), a->a, b->a, scale,

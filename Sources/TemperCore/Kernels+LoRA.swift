@@ -31,6 +31,16 @@ extension Kernels {
         }
     }
 
+    /// x·Wᵀ (+ bias) for x [N, in] and W [out, in]. On the fused path the backward gives W's gradient
+    /// as dyᵀ·x, in W's own row-major layout; MLX's matmul with the view Wᵀ gives it as a transposed
+    /// view, which the optimizer then has to copy.
+    public static func linear(_ x: Tensor, weight: Tensor, bias: Tensor? = nil) -> Tensor {
+        guard fused([x, weight] + (bias.map { [$0] } ?? [])), x.ndim == 2, weight.ndim == 2 else {
+            return bias.map { $0.addmm(x, weight.mT) } ?? x.matmul(weight.mT)
+        }
+        return makeTensor("Kernels.linear") { tmx_kernel_dense_linear($0, x.handle, weight.handle, bias?.handle) }
+    }
+
     /// The same layer from MLX's ops.
     public static func referenceLoRALinear(
         _ x: Tensor, weight: Tensor, bias: Tensor? = nil, a: Tensor, b: Tensor, scale: Float,

@@ -64,8 +64,7 @@ public final class Linear: Module {
                 dropout: lora.drawnDropout
             ).reshaped(outputShape)
         }
-        guard let bias else { return x.matmul(weight.mT) }
-        return bias.addmm(rows, weight.mT).reshaped(outputShape)
+        return Kernels.linear(rows, weight: weight, bias: bias).reshaped(outputShape)
     }
 
     /// W + scale · B·A: the weight with the adapter folded in (for merging).

@@ -51,6 +51,25 @@ import TemperTestSupport
                                                      droppedInput: $0[0] * mask.asType($0[0].dtype)) })
     }
 
+    /// The plain layer of full fine-tuning, whose backward computes W's gradient as dyᵀ·x.
+    @Test(arguments: sizes)
+    func denseLinearMatchesTheComposition(sizes: Sizes) {
+        let all = Self.inputs(sizes)
+        let tolerance = Tolerance(absolute: 1e-4, relative: 1e-5)
+        KernelTests.compare("linear \(sizes)", [all[0], all[1]], tolerance: tolerance,
+            fused: { Kernels.linear($0[0], weight: $0[1]) }, reference: { $0[0].matmul($0[1].mT) })
+        KernelTests.compare("linear \(sizes) bias", [all[0], all[1], all[4]], tolerance: tolerance,
+            fused: { Kernels.linear($0[0], weight: $0[1], bias: $0[2]) },
+            reference: { $0[2].addmm($0[0], $0[1].mT) })
+        // Forward-mode too: the tangent of every input at once.
+        let tangents = [all[5], all[1] * 0.5, all[4] * 2]
+        let got = jvp({ [Kernels.linear($0[0], weight: $0[1], bias: $0[2])] },
+                      primals: [all[0], all[1], all[4]], tangents: tangents).jvps[0]
+        let want = jvp({ [$0[2].addmm($0[0], $0[1].mT)] },
+                       primals: [all[0], all[1], all[4]], tangents: tangents).jvps[0]
+        assertClose(got, want, tolerance: tolerance, "linear \(sizes) jvp")
+    }
+
     /// Only A and B trained and x a constant (the first layer in LoRA training): the backward skips
     /// the input products and the adapter gradients stay exact.
     @Test(arguments: [sizes[1], sizes[3]])

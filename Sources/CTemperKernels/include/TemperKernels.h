@@ -97,6 +97,11 @@ mlx::core::array attention(const mlx::core::array& queries, const mlx::core::arr
                            const std::optional<mlx::core::array>& key_segments,
                            const std::optional<mlx::core::array>& mask);
 
+/// y = x·Wᵀ (+ bias) for x [N, in], weight [out, in] (float32), whose backward gives the weight's
+/// gradient in the weight's own row-major layout.
+mlx::core::array dense_linear(const mlx::core::array& x, const mlx::core::array& weight,
+                              const std::optional<mlx::core::array>& bias);
+
 /// The LoRA linear layer x·Wᵀ (+ bias) + scale·(x'·Aᵀ)·Bᵀ, x' being `dropped_input` (x after LoRA
 /// dropout), x after the kernel's own dropout (`dropout_probability` > 0, the mask that dropout()
 /// draws for `dropout_seed`, redrawn in the backward rather than stored), or x itself.
