@@ -27,6 +27,12 @@ public struct TrainingStepBenchmark {
         public var matmulGFLOPS: Double
         public var roundsKept: Int
         public var roundsDropped: Int
+        /// Each kept round's step time, in round order, so the two sides pair up.
+        public var temperRoundSeconds: [Double] = []
+        public var torchRoundSeconds: [Double] = []
+        /// The peer's time over Temper's within each round: on a noisy host a slow minute slows
+        /// both sides of a round, so the median of these is steadier than a ratio of medians.
+        public var pairedSpeedups: [Double] = []
 
         /// The step's matmul work done per second by a stack taking `seconds`, as a share of the
         /// measured matmul peak (1 = the step is nothing but matmuls at full speed).
@@ -181,13 +187,15 @@ public struct TrainingStepBenchmark {
                 mlxDefaultSeconds: plain.isEmpty ? nil : median(plain), torchSeconds: theirs.isEmpty ? nil : median(theirs),
                 temperTokensPerSecond: tokens / median(ours), torchTokensPerSecond: theirs.isEmpty ? nil : tokens / median(theirs),
                 temperPeakMB: peak, temperPeakRSSMB: peakRSS > 0 ? peakRSS : nil, torchPeakRSSMB: torchPeak, matmulSeconds: flops / (matmulGFLOPS * 1e9),
-                matmulGFLOPS: matmulGFLOPS, roundsKept: ours.count, roundsDropped: dropped))
+                matmulGFLOPS: matmulGFLOPS, roundsKept: ours.count, roundsDropped: dropped,
+                temperRoundSeconds: ours, torchRoundSeconds: theirs,
+                pairedSpeedups: theirs.count == ours.count ? zip(theirs, ours).map { $0 / $1 } : []))
         }
         return rows
     }
 
     public static func table(_ rows: [Row]) -> String {
-        let header = ["method", "shape", "temper s/step", "MLX default s", "torch+peft s", "temper tok/s", "torch tok/s", "×torch", "matmul floor s", "rest s", "temper eff. GFLOPS", "torch eff. GFLOPS", "temper MLX MB", "temper RSS MB", "torch RSS MB", "RSS ratio", "rounds"]
+        let header = ["method", "shape", "temper s/step", "MLX default s", "torch+peft s", "temper tok/s", "torch tok/s", "×torch", "paired ×torch", "matmul floor s", "rest s", "temper eff. GFLOPS", "torch eff. GFLOPS", "temper MLX MB", "temper RSS MB", "torch RSS MB", "RSS ratio", "rounds"]
         let body = rows.map { r -> [String] in
             [r.method, "\(r.batch)x\(r.length)", String(format: "%.2f", r.temperSeconds),
              r.mlxDefaultSeconds.map { String(format: "%.2f", $0) } ?? "-",
@@ -195,6 +203,8 @@ public struct TrainingStepBenchmark {
              String(format: "%.0f", r.temperTokensPerSecond),
              r.torchTokensPerSecond.map { String(format: "%.0f", $0) } ?? "-",
              r.torchSeconds.map { String(format: "%.2f", $0 / r.temperSeconds) } ?? "-",
+             r.pairedSpeedups.isEmpty ? "-" : String(format: "%.2f (%.2f-%.2f)", median(r.pairedSpeedups),
+                                                     r.pairedSpeedups.min()!, r.pairedSpeedups.max()!),
              String(format: "%.2f", r.matmulSeconds), String(format: "%.2f", r.temperSeconds - r.matmulSeconds),
              effective(r, r.temperSeconds), r.torchSeconds.map { effective(r, $0) } ?? "-",
              String(format: "%.0f", r.temperPeakMB), r.temperPeakRSSMB.map { String(format: "%.0f", $0) } ?? "-",
