@@ -79,6 +79,14 @@ std::vector<float> transposed(const float* b, size_t out, size_t rank) {
   return t;
 }
 
+/// y [rows, out] = x [rows, in]·Wᵀ (+ bias [out], or none when null), W [out, in] row-major.
+void linear_forward(const float* x, const float* w, const float* bias, float* y, size_t rows, size_t in, size_t out) {
+  if (bias) {
+    for (size_t i = 0; i < rows; i++) std::memcpy(y + i * out, bias, out * sizeof(float));
+  }
+  cblas_sgemm(kRowMajor, kNoTrans, kTrans, rows, out, in, 1.0f, x, in, w, in, bias ? 1.0f : 0.0f, y, out);
+}
+
 /// Inputs: dy [N, out], x [N, in], W [out, in], A [rank, in], B [out, rank], xa [N, rank], then the
 /// dropped input x' [N, in] when it differs from x. Outputs: dx, dA, dB, and dx' when x' is given.
 /// Without `input_gradient` (nothing upstream of x is trained, as for the first layer's
@@ -158,13 +166,8 @@ class LoRALinear : public mx::Primitive {
         rank_input = drawn;
       }
       float *y = out[0].template data<float>(), *xa = out[1].template data<float>();
-      if (has_bias) {
-        const float* bias = in[4].template data<float>();
-        for (size_t i = 0; i < z.rows; i++) std::memcpy(y + i * z.out, bias, z.out * sizeof(float));
-      }
       Float32Weight w(in[1]);
-      cblas_sgemm(kRowMajor, kNoTrans, kTrans, z.rows, z.out, z.in, 1.0f, x, z.in, w.data(), z.in, has_bias ? 1.0f : 0.0f,
-                  y, z.out);
+      linear_forward(x, w.data(), has_bias ? in[4].template data<float>() : nullptr, y, z.rows, z.in, z.out);
       auto bt = transposed(b, z.out, z.rank);
       parallel_for(z.rows, row_grain(z.in + z.out), [&](size_t begin, size_t end) {
         TEMPER_DISPATCH(lora_forward_rows, rank_input, a, bt.data(), scale, xa, y, z.in, z.rank, z.out, begin, end);
@@ -229,14 +232,9 @@ class DenseLinear : public mx::Primitive {
 
   void eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) override {
     dispatch(stream(), inputs, outputs, [has_bias = bias_](auto& in, auto& out) {
-      size_t rows = in[0].shape(0), in_size = in[0].shape(1), out_size = in[1].shape(0);
-      float* y = out[0].template data<float>();
-      if (has_bias) {
-        const float* bias = in[2].template data<float>();
-        for (size_t i = 0; i < rows; i++) std::memcpy(y + i * out_size, bias, out_size * sizeof(float));
-      }
-      cblas_sgemm(kRowMajor, kNoTrans, kTrans, rows, out_size, in_size, 1.0f, in[0].template data<float>(), in_size,
-                  in[1].template data<float>(), in_size, has_bias ? 1.0f : 0.0f, y, out_size);
+      linear_forward(in[0].template data<float>(), in[1].template data<float>(),
+                     has_bias ? in[2].template data<float>() : nullptr, out[0].template data<float>(), in[0].shape(0),
+                     in[0].shape(1), in[1].shape(0));
     });
   }
   void eval_gpu(const std::vector<mx::array>&, std::vector<mx::array>&) override { no_gpu(name()); }
