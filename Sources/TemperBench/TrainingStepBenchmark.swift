@@ -30,13 +30,16 @@ public struct TrainingStepBenchmark {
         /// Each kept round's step time, in round order, so the two sides pair up.
         public var temperRoundSeconds: [Double] = []
         public var torchRoundSeconds: [Double] = []
-        /// The peer's time over Temper's within each round: on a noisy host a slow minute slows
-        /// both sides of a round, so the median of these is steadier than a ratio of medians.
-        public var pairedSpeedups: [Double] = []
 
         /// The step's matmul work done per second by a stack taking `seconds`, as a share of the
         /// measured matmul peak (1 = the step is nothing but matmuls at full speed).
         public func peakShare(seconds: Double) -> Double { matmulSeconds / seconds }
+
+        /// The peer's time over Temper's within each round: on a noisy host a slow minute slows
+        /// both sides of a round, so the median of these is steadier than a ratio of medians.
+        public var pairedSpeedups: [Double] {
+            torchRoundSeconds.count == temperRoundSeconds.count ? zip(torchRoundSeconds, temperRoundSeconds).map { $0 / $1 } : []
+        }
 
         /// Temper's peak RSS over the peer's (the target is at most 0.5).
         public var rssRatio: Double? {
@@ -188,8 +191,7 @@ public struct TrainingStepBenchmark {
                 temperTokensPerSecond: tokens / median(ours), torchTokensPerSecond: theirs.isEmpty ? nil : tokens / median(theirs),
                 temperPeakMB: peak, temperPeakRSSMB: peakRSS > 0 ? peakRSS : nil, torchPeakRSSMB: torchPeak, matmulSeconds: flops / (matmulGFLOPS * 1e9),
                 matmulGFLOPS: matmulGFLOPS, roundsKept: ours.count, roundsDropped: dropped,
-                temperRoundSeconds: ours, torchRoundSeconds: theirs,
-                pairedSpeedups: theirs.count == ours.count ? zip(theirs, ours).map { $0 / $1 } : []))
+                temperRoundSeconds: ours, torchRoundSeconds: theirs))
         }
         return rows
     }
