@@ -31,6 +31,7 @@ let package = Package(
         .library(name: "TemperNN", targets: ["TemperNN"]),
         .library(name: "TemperTokenizers", targets: ["TemperTokenizers"]),
         .library(name: "TemperModels", targets: ["TemperModels"]),
+        .library(name: "TemperPEFT", targets: ["TemperPEFT"]),
         .library(name: "TemperData", targets: ["TemperData"]),
         .library(name: "TemperTraining", targets: ["TemperTraining"]),
         .executable(name: "temper", targets: ["temper"]),
@@ -70,22 +71,26 @@ let package = Package(
         .target(
             name: "TemperModels", dependencies: ["TemperNN", "TemperTokenizers"],
             swiftSettings: swiftSettings),
-        .target(
-            name: "TemperData", dependencies: ["TemperTokenizers", "TemperModels"],
-            swiftSettings: swiftSettings),
+        // LoRA/QLoRA configuration, adapters on a model, merge, PEFT adapter files: used by
+        // training, generation and serving alike, so inference links no trainer.
+        .target(name: "TemperPEFT", dependencies: ["TemperModels", "TemperNN"], swiftSettings: swiftSettings),
+        // Needs a tokenizer and a chat template, not a model.
+        .target(name: "TemperData", dependencies: ["TemperCore", "TemperTokenizers"], swiftSettings: swiftSettings),
         .target(
             name: "TemperTraining",
-            dependencies: ["TemperModels", "TemperData", "TemperNN", .product(name: "Yams", package: "Yams")],
+            dependencies: [
+                "TemperModels", "TemperPEFT", "TemperData", "TemperNN", .product(name: "Yams", package: "Yams"),
+            ],
             swiftSettings: swiftSettings),
         .target(
-            name: "TemperBench", dependencies: ["TemperCore", "TemperModels", "TemperTraining"],
+            name: "TemperBench", dependencies: ["TemperCore", "TemperModels", "TemperPEFT", "TemperTraining"],
             swiftSettings: swiftSettings),
         .target(
             name: "TemperTestSupport", dependencies: ["TemperCore"], swiftSettings: swiftSettings),
         .executableTarget(
             name: "temper",
             dependencies: [
-                "TemperCore", "TemperNN", "TemperTokenizers", "TemperModels", "TemperData", "TemperTraining",
+                "TemperCore", "TemperNN", "TemperTokenizers", "TemperModels", "TemperPEFT", "TemperData", "TemperTraining",
                 "TemperBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
@@ -107,7 +112,7 @@ let package = Package(
             name: "TemperDataTests", dependencies: ["TemperData", "TemperTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "TemperTrainingTests", dependencies: ["TemperTraining", "TemperTestSupport"],
+            name: "TemperTrainingTests", dependencies: ["TemperTraining", "TemperPEFT", "TemperTestSupport"],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "TemperCLITests", dependencies: ["temper"], swiftSettings: swiftSettings),

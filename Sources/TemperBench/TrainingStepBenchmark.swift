@@ -2,6 +2,7 @@ import Foundation
 import TemperCore
 import TemperModels
 import TemperNN
+import TemperPEFT
 import TemperTraining
 
 /// One optimizer step of fine-tuning (forward, backward, AdamW) on a real model at a fixed
@@ -83,32 +84,20 @@ public struct TrainingStepBenchmark {
         var steps: Int
     }
 
-    /// Seconds of one step (after `warmup` untimed ones) with the model's trainable tensors.
+    /// Seconds of each of `steps` optimizer steps (after one untimed) of the trainer's own
+    /// ``TrainStep``: SFT's objective, global-norm clipping at 1, AdamW.
     static func timeSteps(model: CausalLanguageModel, names: [String], ids: Tensor, steps: Int) -> [Double] {
-        let targets = Tensor.concatenated(
-            [ids[0..., 1...], Tensor.full([ids.dim(0), 1], value: -100, dtype: .int32)], axis: 1
-        ).reshaped(-1)
-        var optimizer = AdamW()
+        let (rows, length) = (ids.dim(0), ids.dim(1))
+        let targets = Tensor.concatenated([ids[0..., 1...], Tensor.full([rows, 1], value: -100, dtype: .int32)], axis: 1)
+        let batch = TokenBatch(
+            ids: ids, targets: targets.reshaped(-1), layout: .contiguous(batch: rows, length: length),
+            trainedTokenCount: rows * (length - 1))
+        let trainStep = TrainStep(model: model, trainableNames: names, optimizer: AdamW(), maxGradientNorm: 1)
+        let objective = SFTObjective(trainsOutputWeight: names.contains(model.outputWeightName))
         var seconds: [Double] = []
-        let lossGradients: CrossEntropyGradients = names.contains(model.outputWeightName) ? .hiddenAndWeight : .hidden
         for step in 0...steps {
             let start = Date()
-            let current = model.parameters()
-            let f = valueAndGrad { (trainable: [Tensor]) -> [Tensor] in
-                try? model.update(parameters: Dictionary(uniqueKeysWithValues: zip(names, trainable)))
-                let hidden = model.hiddenStates(ids)
-                let ce = Kernels.linearCrossEntropy(
-                    hidden: hidden.reshaped(-1, hidden.dim(-1)), weight: model.outputWeight, targets: targets,
-                    gradientsInForward: lossGradients)
-                return [ce.meanLoss]
-            }
-            let (_, gradients) = f(names.map { current[$0]! })
-            try? model.update(parameters: Dictionary(uniqueKeysWithValues: names.map { ($0, current[$0]!) }))
-            let updated = optimizer.update(
-                parameters: Dictionary(uniqueKeysWithValues: names.map { ($0, current[$0]!) }),
-                gradients: Dictionary(uniqueKeysWithValues: zip(names, gradients)), learningRate: 1e-4)
-            try? model.update(parameters: updated)
-            eval(Array(updated.values) + Array(optimizer.state.values))
+            _ = try? trainStep(objective, microBatches: [batch], step: step, learningRate: 1e-4)
             if step > 0 { seconds.append(Date().timeIntervalSince(start)) }
         }
         return seconds
@@ -161,9 +150,9 @@ public struct TrainingStepBenchmark {
                 peakRSS = max(peakRSS, Double(ResidentMemory.peakBytes) / 1_048_576)
                 var m: [Double] = []
                 if compareMLXDefault {
-                    Kernels.useFusedKernels = false
-                    m = Self.timeSteps(model: model, names: names, ids: ids, steps: 1)
-                    Kernels.useFusedKernels = true
+                    m = Kernels.$useFusedKernels.withValue(false) {
+                        Self.timeSteps(model: model, names: names, ids: ids, steps: 1)
+                    }
                 }
                 ResidentMemory.returnFreedPages()  // the peer's turn: its model needs the memory
                 let answer = try peer?.request(PeerRequest(method: method, rank: rank, ids: idRows, steps: 1))

@@ -5,9 +5,10 @@ import CMLXShim
 /// tensors on the CPU and otherwise falls back to the equivalent composition of MLX ops, so the
 /// same code runs on a GPU build.
 public enum Kernels {
-    /// Turns the fused kernels off process-wide so every function takes MLX's own composition
-    /// (benchmarks compare the two; set it before building graphs, not concurrently).
-    nonisolated(unsafe) public static var useFusedKernels = true
+    /// Whether graphs built in this task use the fused kernels; benchmarks compare them with MLX's
+    /// own compositions by building a graph inside `Kernels.$useFusedKernels.withValue(false) { … }`.
+    /// A task-local, so no other task's graphs change.
+    @TaskLocal public static var useFusedKernels = true
 
     /// Whether `tensors` take the fused path: float32, and the CPU is the current device.
     static func fused(_ tensors: Tensor...) -> Bool { fused(tensors) }

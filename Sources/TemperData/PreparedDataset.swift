@@ -1,5 +1,4 @@
 import Foundation
-import TemperModels
 import TemperTokenizers
 
 /// What to do with records that fail validation.
@@ -193,17 +192,6 @@ public struct PreparedDataset: Sendable {
         report.train = TokenStatistics(train)
         report.eval = TokenStatistics(eval)
         return PreparedDataset(train: train, eval: eval, report: report)
-    }
-}
-
-extension PreparedDataset {
-    /// `prepare` with a loaded model's tokenizer and chat template.
-    public static func prepare(
-        trainFiles: [URL], evalFiles: [URL] = [], config: DataConfig, model: LanguageModel
-    ) throws -> PreparedDataset {
-        try prepare(
-            trainFiles: trainFiles, evalFiles: evalFiles, config: config, tokenizer: model.tokenizer,
-            chatTemplate: model.chatTemplate)
     }
 }
 

@@ -15,19 +15,38 @@ public enum Losses {
     }
 }
 
-/// Plain stochastic gradient descent: p ← p − lr · g.
-public struct SGD {
+/// Plain stochastic gradient descent: p ← p − lr · (g + wd · p), torch.optim.SGD without momentum.
+public struct SGD: Optimizer {
+    /// The rate ``update(_:gradients:)`` uses; ``update(parameters:gradients:learningRate:)`` takes the schedule's.
     public var learningRate: Float
+    public var weightDecay: Float
+    public private(set) var step = 0
 
-    public init(learningRate: Float) { self.learningRate = learningRate }
+    public init(learningRate: Float, weightDecay: Float = 0) {
+        self.learningRate = learningRate
+        self.weightDecay = weightDecay
+    }
 
     public func update(_ module: some Module, gradients: [String: Tensor]) throws {
-        let parameters = module.parameters()
+        var copy = self
+        try module.update(parameters: copy.update(parameters: module.parameters(), gradients: gradients, learningRate: learningRate))
+    }
+
+    public mutating func update(
+        parameters: [String: Tensor], gradients: [String: Tensor], learningRate: Float
+    ) -> [String: Tensor] {
+        step += 1
         var updated: [String: Tensor] = [:]
         for (name, gradient) in gradients {
             guard let value = parameters[name] else { continue }
-            updated[name] = value - gradient * Double(learningRate)
+            let decayed = weightDecay > 0 && AdamW.decays(name, value) ? gradient + value * Double(weightDecay) : gradient
+            updated[name] = value - decayed * Double(learningRate)
         }
-        try module.update(parameters: updated)
+        return updated
     }
+
+    /// SGD without momentum keeps no state.
+    public var state: [String: Tensor] { [:] }
+
+    public mutating func restore(state: [String: Tensor], step: Int) { self.step = step }
 }

@@ -1,9 +1,23 @@
 import Foundation
 import TemperCore
 
+/// An optimizer over named tensors whose state can be checkpointed and restored exactly.
+public protocol Optimizer {
+    /// Steps taken so far.
+    var step: Int { get }
+    /// New parameter values after one step at `learningRate` (only names that have a gradient).
+    mutating func update(
+        parameters: [String: Tensor], gradients: [String: Tensor], learningRate: Float
+    ) -> [String: Tensor]
+    /// The state as a flat tensor dictionary for a checkpoint.
+    var state: [String: Tensor] { get }
+    /// Restores what `state` and `step` saved.
+    mutating func restore(state: [String: Tensor], step: Int)
+}
+
 /// AdamW over named tensors with one fused update for all of them (Loshchilov & Hutter 2019),
 /// PyTorch's arithmetic. Moments are kept by name so they can be checkpointed and restored.
-public struct AdamW {
+public struct AdamW: Optimizer {
     public var beta1: Float
     public var beta2: Float
     public var eps: Float

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import TemperBench
 import TemperModels
+import TemperPEFT
 import TemperTraining
 import TemperCore
 
@@ -176,7 +177,7 @@ extension SFTBench {
     /// (b): Temper's trainer (packing, fused kernels) against trl's SFTTrainer defaults, trained
     /// tokens per second over the same number of optimizer steps of batch `batch`.
     func realSFT(dataset: String) throws {
-        var recipe = Recipe()
+        var recipe = SFTRecipe()
         recipe.model = model
         recipe.data = [dataset]
         recipe.method = .lora
@@ -188,7 +189,7 @@ extension SFTBench {
         recipe.maxLength = length
         recipe.maxSteps = steps
         recipe.gradientCheckpointing = gradientCheckpointing
-        recipe.frozenDType = frozenDtype
+        recipe.frozenDType = try .parse(frozenDtype, flag: "--frozen-dtype")
         recipe.output = FileManager.default.temporaryDirectory.appendingPathComponent("temper-bench-sft-\(getpid())").path
         defer { try? FileManager.default.removeItem(atPath: recipe.output) }
         let summary = try SFTTrainer(recipe: recipe, log: { _ in }).run()

@@ -3,6 +3,7 @@ import Foundation
 import TemperCore
 import TemperModels
 import TemperNN
+import TemperPEFT
 import TemperTraining
 
 struct DemoCommand: ParsableCommand {
@@ -30,7 +31,7 @@ struct DemoCommand: ParsableCommand {
             print(AutodiffDemo(steps: 200, seed: 0).run())
             return
         }
-        var plan = try Recipe.load(URL(fileURLWithPath: recipe))
+        var plan = try SFTRecipe.load(URL(fileURLWithPath: recipe))
         if let maxSteps { plan.maxSteps = maxSteps; plan.epochs = nil }
         let modelFolder = URL(fileURLWithPath: plan.model)
         if !FileManager.default.fileExists(atPath: modelFolder.appendingPathComponent("config.json").path) {

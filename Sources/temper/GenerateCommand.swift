@@ -3,7 +3,7 @@ import Foundation
 import TemperCore
 import TemperModels
 import TemperTokenizers
-import TemperTraining
+import TemperPEFT
 
 /// Sampling flags shared by `generate` and `chat`.
 struct SamplingOptions: ParsableArguments {

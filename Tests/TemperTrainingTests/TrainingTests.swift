@@ -2,6 +2,7 @@ import Foundation
 import TemperCore
 import TemperModels
 import TemperNN
+import TemperPEFT
 import TemperTestSupport
 import TemperTokenizers
 import Testing
@@ -35,8 +36,8 @@ enum TinyModel {
 
 @Suite("SFT training", .serialized)
 struct TrainingTests {
-    func recipe(model: URL, output: URL, steps: Int) -> Recipe {
-        var recipe = Recipe()
+    func recipe(model: URL, output: URL, steps: Int) -> SFTRecipe {
+        var recipe = SFTRecipe()
         recipe.model = model.path
         recipe.data = [TestPaths.repositoryRoot.appendingPathComponent("Data/sft-demo.jsonl").path]
         recipe.output = output.path
@@ -140,7 +141,7 @@ struct TrainingTests {
             learning_rate: 0.0002
             max_steps: 10
             """.write(to: yaml, atomically: true, encoding: .utf8)
-        let recipe = try Recipe.load(yaml)
+        let recipe = try SFTRecipe.load(yaml)
         #expect(recipe.data == ["d.jsonl"] && recipe.lora.rank == 8 && recipe.lora.targetModules == ["q_proj", "v_proj"])
         #expect(recipe.learningRate == 0.0002 && recipe.maxSteps == 10 && recipe.batchSize == 4)
         try recipe.validate()
@@ -148,13 +149,29 @@ struct TrainingTests {
         bad.lora.targetModules = ["qq_proj"]
         #expect(throws: TrainingError.invalidRecipe(
             field: "lora.target_modules",
-            reason: "unknown module(s) qq_proj; use names from q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj or all-linear")) {
+            reason: "unknown module(s) qq_proj; use names from q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj or all-linear",
+            file: yaml.path)) {
             try bad.validate()
+        }
+        // A value outside an enum's set names the file, the field and the allowed values.
+        let badSchedule = folder.appendingPathComponent("s.yaml")
+        try "model: m\nschedule: cosin\n".write(to: badSchedule, atomically: true, encoding: .utf8)
+        #expect(throws: TrainingError.unreadableFile(
+            path: badSchedule.path, reason: "field 'schedule': must be one of constant, linear, cosine; got 'cosin'")) {
+            _ = try SFTRecipe.load(badSchedule)
+        }
+        // A field no SFT recipe has (a typo) is an error, not silently ignored.
+        let typo = folder.appendingPathComponent("t.yaml")
+        try "model: m\nlearning_rat: 0.1\n".write(to: typo, atomically: true, encoding: .utf8)
+        #expect {
+            _ = try SFTRecipe.load(typo)
+        } throws: { error in
+            (error as? TrainingError)?.localizedDescription.hasPrefix("\(typo.path): unknown field 'learning_rat'") == true
         }
         let json = folder.appendingPathComponent("r.json")
         try Data("{\"model\": \"m\", \"batch_size\": \"four\"}".utf8).write(to: json)
         #expect {
-            _ = try Recipe.load(json)
+            _ = try SFTRecipe.load(json)
         } throws: { error in
             (error as? TrainingError)?.localizedDescription.contains("batch_size") == true
         }

@@ -1,0 +1,3 @@
+// Temporary until TemperNN's AdamW8bit lands (being written beside this).
+import TemperNN
+typealias AdamW8bit = AdamW
