@@ -7,12 +7,27 @@ public struct AutodiffDemo {
     public var steps: Int
     public var seed: UInt64
 
+    /// What one run measured, beside the report it prints.
+    public struct Result: Sendable {
+        /// The training loss at the first and at the last step.
+        public var firstLoss: Float
+        public var lastLoss: Float
+        /// The gradient check's largest |autodiff − finite difference| over its three elements.
+        public var gradientError: Double
+        /// The report's lines, joined by newlines.
+        public var report: String
+    }
+
     public init(steps: Int = 200, seed: UInt64 = 0) {
         self.steps = steps
         self.seed = seed
     }
 
-    public func run() -> String {
+    /// Runs the demo and returns its report.
+    public func run() -> String { result().report }
+
+    /// Runs the demo and returns its numbers with its report.
+    public func result() -> Result {
         var lines: [String] = []
         let keys = Random.split(Random.key(seed), count: 2)
         let x = Tensor.linspace(-3, 3, count: 256).reshaped(256, 1)
@@ -44,8 +59,8 @@ public struct AutodiffDemo {
         let point = Tensor([0.5, -1.25, 2.0] as [Double])
         let f = { (t: Tensor) -> Tensor in (t.sigmoid() * t.square()).sum() }
         let analytic = grad { f($0[0]) }([point])[0].toArray(Double.self)
-        // Five-point central differences with a step of 2e-2: MLX evaluates float64
-        // transcendentals at about float32 accuracy on CPU, so a tiny step would amplify rounding.
+        // Five-point central differences with a step of 2e-2: MLX's float64 sigmoid computes its
+        // exp in float32 on CPU, so a tiny step would amplify that rounding.
         let h = 2e-2
         let numeric = (0..<3).map { i -> Double in
             func shifted(_ delta: Double) -> Double {
@@ -58,6 +73,8 @@ public struct AutodiffDemo {
         let worst = zip(analytic, numeric).map { Swift.abs($0 - $1) }.max() ?? 0
         lines.append(String(format: "gradient check, d/dx sum(sigmoid(x)*x^2) in float64: autodiff vs finite differences, max difference %.2e", worst))
         lines.append(String(format: "memory: peak %.1f MB", Double(Memory.peakBytes) / 1e6))
-        return lines.joined(separator: "\n")
+        return Result(
+            firstLoss: firstLoss, lastLoss: lastLoss, gradientError: worst,
+            report: lines.joined(separator: "\n"))
     }
 }

@@ -13,15 +13,16 @@ import TemperTestSupport
 // element of the Jacobian contributes, and the sum is taken in float64.
 //
 // Precision classes (see `OpGradientTests.FiniteDifference`), chosen from measurements of
-// MLX's CPU backend:
+// MLX's CPU backend (float64 inputs against libm over [−5, 5]):
 // - MLX computes float64 add/multiply/divide/matmul/reductions and its libm-backed functions
-//   (log, log1p, expm1, sqrt, rsqrt, tanh, pow) to full double precision, so those use h = 1e-6
-//   and atol 1e-7 + rtol 1e-7.
-// - MLX's float64 exp, sigmoid, erf, sin and cos use float32-grade approximations (relative error
-//   up to ~5e-7 for exp/sigmoid, measured over [−5, 5]), and so does everything built on them
-//   (softmax, logSumExp, silu, gelu, attention). Central differences at h = 1e-3 err by up to 4×
-//   atol 1e-5 + rtol 1e-4 there (measured), so those use the Richardson-extrapolated central
-//   difference at h = 2e-2 with that tolerance.
+//   (log, log1p, expm1, sqrt, rsqrt, tanh, pow) to full double precision (measured error 0 to
+//   5e-16), so those use h = 1e-6 and atol 1e-7 + rtol 1e-7.
+// - MLX's float64 exp, erf, sin and cos are float32 polynomials inside
+//   (mlx/backend/cpu/simd/math.h) and sigmoid is built on that exp: relative error up to ~5e-7
+//   for exp/sigmoid, absolute up to ~3e-7 for sin/cos/erf. Everything built on them (softmax,
+//   logSumExp, silu, gelu, attention) inherits that. Central differences at h = 1e-3 err by up to 4× atol 1e-5 + rtol 1e-4 there
+//   (measured), so those use the Richardson-extrapolated central difference at h = 2e-2 with
+//   that tolerance.
 // - fast::rms_norm and fast::layer_norm compute in float32 even for float64 inputs, so they run on
 //   float32 inputs with h = 1e-2 and atol 5e-4 + rtol 2e-3.
 
@@ -234,9 +235,10 @@ extension OpGradientTests {
         }
     }
 
-    @Test func divisionAndPower() {
+    @Test func arithmeticAndPower() {
         let a = G.normal([3, 4], seed: 40)
         let b = G.uniform([3, 4], seed: 41, low: 0.5, high: 2)
+        G.check("a · b − b", [a, b], .exact) { G.weightedSum($0[0] * $0[1] - $0[1]) }
         G.check("a / b", [a, b], .exact) { G.weightedSum($0[0] / $0[1]) }
         G.check("a / b, b broadcast", [a, G.uniform([4], seed: 42, low: 0.5, high: 2)], .exact) {
             G.weightedSum($0[0] / $0[1])
@@ -340,6 +342,10 @@ extension OpGradientTests {
         G.checkUnary("rope(6 of 8 dims, scale 0.5)", x, .exact) {
             Fast.rope($0, dimensions: 6, traditional: traditional, base: 500, scale: 0.5)
         }
+        let x32 = G.normal([1, 2, 4, 8], seed: 101, dtype: .float32)
+        G.checkUnary("rope(traditional: \(traditional)), float32", x32, .float32) {
+            Fast.rope($0, dimensions: 8, traditional: traditional, base: 10_000, offset: 2)
+        }
     }
 
     @Test func scaledDotProductAttention() {
@@ -363,6 +369,15 @@ extension OpGradientTests {
                     Fast.scaledDotProductAttention(
                         queries: $0[0], keys: $0[1], values: $0[2], scale: 0.5, mask: mask))
             }
+        }
+        // float32 inputs: 2 query heads share one key/value head.
+        let q32 = G.normal([1, 2, 3, 4], seed: 114, dtype: .float32)
+        let k32 = G.normal([1, 1, 3, 4], seed: 115, dtype: .float32)
+        let v32 = G.normal([1, 1, 3, 4], seed: 116, dtype: .float32)
+        G.check("attention, float32, mask causal", [q32, k32, v32], .float32) {
+            G.weightedSum(
+                Fast.scaledDotProductAttention(
+                    queries: $0[0], keys: $0[1], values: $0[2], scale: 0.5, mask: .causal))
         }
     }
 }

@@ -290,6 +290,13 @@ import Testing
         assertClose(masked, Self.referenceAttention(q: q, k: k, v: v, scale: Double(scale)) { _, h, i, j in
             additiveValues[(h * 5 + i) * 5 + j]
         }, tolerance: Self.attentionTolerance)
+
+        // A boolean [1, 1, 1, Tk] mask: the last two keys are padding for every query.
+        let keep = Tensor((0..<5).map { $0 < 3 }, shape: [1, 1, 1, 5])
+        let padded = Fast.scaledDotProductAttention(queries: q, keys: k, values: v, scale: scale, mask: .array(keep))
+        assertClose(padded, Self.referenceAttention(q: q, k: k, v: v, scale: Double(scale)) { _, _, _, j in
+            j < 3 ? 0 : -Double.infinity
+        }, tolerance: Self.attentionTolerance)
     }
 }
 

@@ -111,6 +111,9 @@ import Testing
         let stackedMatrices = Tensor.stacked([x, x + 1, x + 2], axis: 2)
         #expect(stackedMatrices.shape == [2, 3, 3])
         #expect(stackedMatrices[1, 2].toArray(Float.self) == [5, 6, 7])
+        let middle = Tensor.stacked([x, x + 1], axis: 1)
+        #expect(middle.shape == [2, 2, 3])
+        #expect(middle[0, 1].toArray(Float.self) == [1, 2, 3])
         #expect(Tensor.stacked([x, -x], axis: 0)[1].toArray(Float.self) == [0, -1, -2, -3, -4, -5])
     }
 
@@ -294,6 +297,7 @@ import Testing
         #expect(column.shape == [4, 1])
         #expect(column.toArray(Float.self) == [2, 7, 12, 17])
         #expect(m[TensorIndex.newAxis, 0].shape == [1, 5])
+        #expect(m[2, TensorIndex.ellipsis].toArray(Float.self) == [10, 11, 12, 13, 14])
 
         let last = cube[TensorIndex.ellipsis, 1]
         #expect(last.shape == [2, 3])

@@ -335,6 +335,9 @@ extension TransformsTests {
                         Float.self)
                 })
             #expect(error.operation == "reshaped([5])")
+            let transposed = try #require(
+                failure { Tensor.ones([2, 3]).transposed(0, 1, 2).exp().sum() })
+            #expect(transposed.operation == "transposed([0, 1, 2])")
         }
 
         @Test func failuresInsideTransformsSurfaceFromTheScope() throws {
