@@ -458,6 +458,22 @@ int tmx_kernel_adamw(tmx_vec out, tmx_vec inputs, const float* weight_decays, fl
                                            std::vector<float>(weight_decays, weight_decays + k), options);
   })
 }
+int tmx_kernel_adamw_8bit(tmx_vec out, tmx_vec inputs, const float* weight_decays, float learning_rate,
+                          float beta1, float beta2, float eps, float bias_correction1, float bias_correction2,
+                          const float* first_map, const float* second_map, int block_size) {
+  TMX_TRY({
+    size_t k = inputs->v.size() / 6;
+    auto group = [&](size_t g) {
+      return std::vector<mx::array>(inputs->v.begin() + g * k, inputs->v.begin() + (g + 1) * k);
+    };
+    temper::kernels::AdamWOptions options{learning_rate, beta1, beta2, eps, bias_correction1, bias_correction2};
+    out->v = temper::kernels::adamw_8bit_update(group(0), group(1), group(2), group(3), group(4), group(5),
+                                                std::vector<float>(weight_decays, weight_decays + k), options,
+                                                std::vector<float>(first_map, first_map + 256),
+                                                std::vector<float>(second_map, second_map + 256),
+                                                static_cast<size_t>(block_size));
+  })
+}
 int tmx_kernel_nf4_dequantize(tmx_array* out, tmx_array packed, tmx_array absmax, const int* shape, int ndim, int block_size) {
   TMX_TRY(*out = wrap(temper::kernels::nf4_dequantize(packed->a, absmax->a, shape_of(shape, ndim), block_size)))
 }

@@ -121,6 +121,20 @@ void dispatch(mx::Stream stream, const std::vector<mx::array>& inputs, std::vect
   encoder.dispatch([inputs, outputs, work]() mutable { work(inputs, outputs); });
 }
 
+/// Every output of a multi-output primitive holds its own copy of the input list, so each input
+/// looks shared once per output (3k times for AdamW's) and MLX would never let it be donated.
+/// Drops the copies held by the outputs other than the one being evaluated (whose list is
+/// `inputs`), as MLX does once the step is scheduled, unless a transform is tracing the graph and
+/// still needs them.
+inline void release_sibling_inputs(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) {
+  for (auto& out : outputs) {
+    if (out.is_tracer()) return;
+  }
+  for (auto& out : outputs) {
+    if (&out.inputs() != &inputs) out.inputs().clear();
+  }
+}
+
 [[noreturn]] inline void no_gpu(const char* name) {
   throw std::runtime_error(std::string("[") + name + "] Temper's fused kernels run on the CPU; use MLX's ops on the GPU");
 }

@@ -7,19 +7,6 @@ namespace temper::kernels {
 
 namespace {
 
-/// Every output of a multi-output primitive holds its own copy of the input list, so each input
-/// of this one looks shared 3k times over and MLX would never let it be donated. Drops the copies
-/// held by the outputs other than the one being evaluated (whose list is `inputs`), as MLX does
-/// once the step is scheduled, unless a transform is tracing the graph and still needs them.
-void release_sibling_inputs(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) {
-  for (auto& out : outputs) {
-    if (out.is_tracer()) return;
-  }
-  for (auto& out : outputs) {
-    if (&out.inputs() != &inputs) out.inputs().clear();
-  }
-}
-
 /// Inputs: k parameters, k gradients, k first moments, k second moments (float32, each group in
 /// the same order). Outputs: k parameters, k first moments, k second moments.
 class AdamWUpdate : public mx::Primitive {

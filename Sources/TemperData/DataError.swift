@@ -53,6 +53,8 @@ public struct DataIssue: Codable, Sendable, Hashable, CustomStringConvertible {
         case template(String)
         /// The assistant tokens could not be located in the rendered conversation.
         case alignment(String)
+        /// A preference pair whose chosen and rejected completions are the same.
+        case identicalPair
 
         /// A short name for counting issues by kind in reports.
         public var kind: String {
@@ -68,6 +70,7 @@ public struct DataIssue: Codable, Sendable, Hashable, CustomStringConvertible {
             case .noTrainedTokenWithinLimit: "prompt fills maxLength"
             case .template: "chat template error"
             case .alignment: "mask alignment failed"
+            case .identicalPair: "chosen == rejected"
             }
         }
 
@@ -101,6 +104,8 @@ public struct DataIssue: Codable, Sendable, Hashable, CustomStringConvertible {
                 "chat template failed: \(message)"
             case .alignment(let message):
                 "cannot mask the assistant tokens: \(message)"
+            case .identicalPair:
+                "chosen and rejected are the same, so the pair prefers nothing"
             }
         }
     }

@@ -152,6 +152,13 @@ public enum DatasetReader {
         guard let key = columns.messages.first(where: { object[$0] != nil }), let value = object[key] else {
             throw .missingField(names: columns.messages)
         }
+        return try messages(in: value, key: key, columns: columns)
+    }
+
+    /// The messages of a JSON array field `key` (role/content objects, roles mapped to canonical ones).
+    static func messages(in value: JinjaValue, key: String, columns: ColumnMapping) throws(DataIssue.Reason)
+        -> [ChatMessage]
+    {
         guard case .array(let turns) = value else {
             throw .wrongType(field: key, expected: "an array of messages", found: typeName(value))
         }
@@ -182,7 +189,7 @@ public enum DatasetReader {
     }
 
     /// The first present key's string; null counts as absent.
-    private static func string(_ object: JinjaObject, _ keys: [String], required: Bool) throws(DataIssue.Reason)
+    static func string(_ object: JinjaObject, _ keys: [String], required: Bool) throws(DataIssue.Reason)
         -> String?
     {
         for key in keys {

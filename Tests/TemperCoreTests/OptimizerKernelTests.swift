@@ -141,3 +141,157 @@ import TemperTestSupport
         }
     }
 }
+
+@Suite struct AdamW8bitKernelTests {
+    static let signed = Kernels.signedDynamicMap
+    static let unsigned = Kernels.unsignedDynamicMap
+
+    @Test func dynamicMapsHaveBitsandbytesValues() {
+        // create_dynamic_map(signed=True): decade 10^(i−6) holds the 2^i midpoints of 2^i + 1 points
+        // evenly spaced on [0.1, 1], ± (127 each), then 0 and 1. The top decade's step is 0.9/64, so
+        // the ends are ±(1 − 0.9/128) = ±0.99296875; the smallest magnitude is 0.55·10⁻⁶.
+        let tolerance: Float = 1e-7
+        #expect(Self.signed.count == 256)
+        #expect(zip(Self.signed, Self.signed.dropFirst()).allSatisfy { $0 < $1 })
+        #expect(Swift.abs(Self.signed[0] - -0.99296875) < tolerance)
+        #expect(Swift.abs(Self.signed[1] - -0.97890625) < tolerance)        // −(1 − 3·0.9/128)
+        #expect(Swift.abs(Self.signed[126] - -5.5e-7) < 1e-12)
+        #expect(Self.signed[127] == 0)
+        #expect(Swift.abs(Self.signed[128] - 5.5e-7) < 1e-12)
+        #expect(Swift.abs(Self.signed[129] - 3.25e-6) < 1e-11)              // 10⁻⁵·(0.1 + 0.9/4)
+        #expect(Swift.abs(Self.signed[254] - 0.99296875) < tolerance)
+        #expect(Self.signed[255] == 1)
+        #expect(Self.signed.filter { $0 > 0.1 && $0 < 1 }.count == 64)
+        #expect(Self.signed.filter { $0 > 0.01 && $0 < 0.1 }.count == 32)
+        #expect((0..<127).allSatisfy { Self.signed[$0] == -Self.signed[254 - $0] })
+        // create_dynamic_map(signed=False): 2^(i+1) midpoints per decade (254 in all), 0 and 1.
+        #expect(Self.unsigned.count == 256)
+        #expect(zip(Self.unsigned, Self.unsigned.dropFirst()).allSatisfy { $0 < $1 })
+        #expect(Self.unsigned[0] == 0)
+        #expect(Swift.abs(Self.unsigned[1] - 3.25e-7) < 1e-12)              // 10⁻⁶·(0.1 + 0.45)/2
+        #expect(Swift.abs(Self.unsigned[2] - 7.75e-7) < 1e-12)              // 10⁻⁶·(0.55 + 1)/2
+        #expect(Swift.abs(Self.unsigned[254] - 0.996484375) < tolerance)     // 1 − 0.9/256
+        #expect(Self.unsigned[255] == 1)
+        #expect(Self.unsigned.filter { $0 > 0.1 && $0 < 1 }.count == 128)
+    }
+
+    @Test(arguments: [true, false])
+    func quantizeDequantizeIsNearestCodeWithinHalfTheWidestGap(signed: Bool) {
+        let map = signed ? Self.signed : Self.unsigned
+        // Blocks at scales from 10⁻⁶ to 10³, a block of zeros, and a short last block.
+        let count = 12 * 256 + 77
+        var values = Random.normal([count], key: Random.key(21)).toArray(Float.self)
+        for index in values.indices {
+            let block = index / 256
+            values[index] *= block == 5 ? 0 : Float(Foundation.pow(10, Double(block % 10 - 6)))
+            if !signed { values[index] = values[index] * values[index] }
+        }
+        let quantized = Kernels.quantizeBlockwise(Tensor(values), map: map)
+        #expect(quantized.codes.dtype == .uint8 && quantized.codes.shape == [count])
+        let codes = quantized.codes.toArray(UInt8.self)
+        let absmax = quantized.absmax.toArray(Float.self)
+        #expect(absmax.count == 13)
+        let restored = Kernels.dequantizeBlockwise(quantized, map: map).toArray(Float.self)
+        // The widest gap is the top decade's step: 0.9/64 (signed) or 0.9/128 (unsigned).
+        let widest = zip(map, map.dropFirst()).map { $1 - $0 }.max()!
+        #expect(Swift.abs(widest - (signed ? 0.9 / 64 : 0.9 / 128)) < 1e-6)
+        for block in 0..<absmax.count {
+            let range = (block * 256)..<min(count, block * 256 + 256)
+            #expect(absmax[block] == values[range].map { Swift.abs($0) }.max()!, "block \(block)")
+        }
+        #expect(absmax[5] == 0 && restored[(5 * 256)..<(6 * 256)].allSatisfy { $0 == 0 })
+        var failures = 0
+        for index in values.indices where failures < 5 {
+            let scale = absmax[index / 256]
+            let normalized = scale == 0 ? 0 : values[index] * (1 / scale)
+            let code = Int(codes[index])
+            let error = Swift.abs(normalized - map[code])
+            let nearest = (max(0, code - 1)...min(255, code + 1)).allSatisfy { error <= Swift.abs(normalized - map[$0]) }
+            // −absmax itself is as far as that from −0.99296875 (the signed map has no −1).
+            let bound = 0.5 * widest * scale * (1 + 1e-4)
+            if !nearest || Swift.abs(restored[index] - values[index]) > bound {
+                Issue.record("element \(index): \(values[index]) → code \(code) → \(restored[index]), bound \(bound)")
+                failures += 1
+            }
+        }
+    }
+
+    /// Parameters, gradients and quantized moments of `shapes`, drawn from `seed`.
+    static func problem(_ shapes: [[Int]], seed: UInt64) -> (p: [Tensor], g: [Tensor], m: [BlockwiseCodes], v: [BlockwiseCodes]) {
+        let key = { (i: Int, j: Int) in Random.key(seed + UInt64(10 * i + j)) }
+        let p = shapes.enumerated().map { Random.normal($0.element, key: key($0.offset, 0)) }
+        var g = shapes.enumerated().map { Random.normal($0.element, key: key($0.offset, 1)) }
+        // A block of zero gradient: with zero moments it keeps absmax 0 and the code of 0.
+        g[0] = g[0] * (Tensor.arange(Double(g[0].size)).reshaped(g[0].shape) .>= 256).asType(.float32)
+        let m = shapes.enumerated().map {
+            Kernels.quantizeBlockwise(Random.normal($0.element, standardDeviation: 0.1, key: key($0.offset, 2)) * ($0.offset == 0 ? 0 : 1), map: signed)
+        }
+        let v = shapes.enumerated().map {
+            Kernels.quantizeBlockwise(Random.uniform($0.element, low: 0, high: 0.1, key: key($0.offset, 3)) * ($0.offset == 0 ? 0 : 1), map: unsigned)
+        }
+        return (p, g, m, v)
+    }
+
+    @Test func fusedStepsMatchTheCompositionCodeForCode() {
+        // Odd sizes, one large enough to be split across threads; each step is fed the last one's
+        // tensors and nothing else holds them, so the kernel updates them in place.
+        let shapes: [[Int]] = [[300, 41], [4096], [70_001]]
+        let step = AdamWStep(learningRate: 3e-3, beta1: 0.9, beta2: 0.95, eps: 1e-6, step: 7)
+        let decays: [Float] = [0.1, 0, 0.01]
+        func run(fused: Bool) -> AdamW8bitResult {
+            let start = Self.problem(shapes, seed: 100)
+            var state = AdamW8bitResult(parameters: start.p, firstMoments: start.m, secondMoments: start.v)
+            for _ in 0..<3 {
+                let update = fused ? Kernels.adamW8bitUpdate : Kernels.referenceAdamW8bitUpdate
+                state = update(state.parameters, start.g, state.firstMoments, state.secondMoments, decays, step, 256)
+                eval(state.parameters + state.firstMoments.flatMap { [$0.codes, $0.absmax] } + state.secondMoments.flatMap { [$0.codes, $0.absmax] })
+            }
+            return state
+        }
+        let fused = run(fused: true)
+        let reference = run(fused: false)
+        for j in shapes.indices {
+            // Both round every operation the same way (no fused multiply-adds), so they agree exactly.
+            #expect(fused.parameters[j].toArray(Float.self) == reference.parameters[j].toArray(Float.self), "parameter \(j)")
+            for (name, a, b) in [("m", fused.firstMoments[j], reference.firstMoments[j]), ("v", fused.secondMoments[j], reference.secondMoments[j])] {
+                #expect(a.codes.dtype == .uint8 && a.codes.shape == shapes[j])
+                #expect(a.codes.toArray(UInt8.self) == b.codes.toArray(UInt8.self), "\(name) codes \(j)")
+                #expect(a.absmax.toArray(Float.self) == b.absmax.toArray(Float.self), "\(name) absmax \(j)")
+            }
+        }
+        // The zero-gradient block of tensor 0 stayed at zero moments.
+        #expect(fused.firstMoments[0].absmax.toArray(Float.self)[0] == 0)
+        #expect(fused.firstMoments[0].codes.reshaped(-1)[..<256].toArray(UInt8.self).allSatisfy { $0 == 127 })
+        #expect(fused.secondMoments[0].codes.reshaped(-1)[..<256].toArray(UInt8.self).allSatisfy { $0 == 0 })
+    }
+
+    @Test func oneStepFromZeroByHand() {
+        // From zero moments, m = 0.1·g and v = 0.001·g² are quantized against their block absmax:
+        // the largest |g| gets codes 255 (+1) or 0 (−0.99296875), and 0 gets the code of 0.
+        let g: [Float] = [0.5, -2, 0, 1]
+        let zero = { (map: [Float]) in Kernels.zeroBlockwiseCodes([4], map: map) }
+        let result = Kernels.adamW8bitUpdate(
+            parameters: [Tensor([1, 1, 1, 1] as [Float])], gradients: [Tensor(g)], firstMoments: [zero(Self.signed)],
+            secondMoments: [zero(Self.unsigned)], weightDecays: [0.01], step: AdamWStep(learningRate: 0.1, step: 1))
+        // As float32 AdamW's first step: p·(1 − 0.001) − 0.1·sign(g).
+        assertClose(result.parameters[0], [0.899, 1.099, 0.999, 0.899])
+        assertClose(result.firstMoments[0].absmax, [0.2])
+        assertClose(result.secondMoments[0].absmax, [0.004])
+        #expect(result.firstMoments[0].codes.toArray(UInt8.self)[1...2] == [0, 127])
+        #expect(result.secondMoments[0].codes.toArray(UInt8.self)[1...2] == [255, 0])
+        assertClose(Kernels.dequantizeBlockwise(result.firstMoments[0], map: Self.signed), [0.05, -0.2 * 0.99296875, 0, 0.1], tolerance: Tolerance(absolute: 0.2 * 0.0071, relative: 0))
+    }
+
+    @Test func mismatchedSizesThrowInsideTheErrorScope() {
+        let zero = Kernels.zeroBlockwiseCodes([300], map: Self.signed)
+        let short = BlockwiseCodes(codes: zero.codes, absmax: Tensor.zeros([1]))
+        // The fused kernel's own check (so the fused path is the one taken on the CPU).
+        let error = #expect(throws: MLXError.self) {
+            try withErrorHandling {
+                Kernels.adamW8bitUpdate(parameters: [Tensor.zeros([300])], gradients: [Tensor.zeros([300])], firstMoments: [short], secondMoments: [zero], weightDecays: [0], step: AdamWStep(learningRate: 1, step: 1)).parameters[0]
+            }
+        }
+        #expect(error?.operation == "Kernels.adamW8bitUpdate")
+        #expect(error?.message.contains("m absmax 0 must have 2 elements") == true, "\(String(describing: error))")
+    }
+}

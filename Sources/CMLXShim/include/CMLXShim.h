@@ -193,6 +193,13 @@ int tmx_kernel_linear_cross_entropy(tmx_vec out, tmx_array hidden, tmx_array wei
 /// moments; `out` receives k parameters, k first and k second moments.
 int tmx_kernel_adamw(tmx_vec out, tmx_vec inputs, const float* weight_decays, float learning_rate,
                      float beta1, float beta2, float eps, float bias_correction1, float bias_correction2);
+/// One blockwise 8-bit AdamW step over k tensors: `inputs` holds k parameters, k gradients, k first
+/// moment codes (uint8), k first moment absmax, k second moment codes, k second moment absmax; `out`
+/// receives k parameters, k first codes, k first absmax, k second codes, k second absmax. The
+/// codebooks are sorted and have 256 entries each.
+int tmx_kernel_adamw_8bit(tmx_vec out, tmx_vec inputs, const float* weight_decays, float learning_rate,
+                          float beta1, float beta2, float eps, float bias_correction1, float bias_correction2,
+                          const float* first_map, const float* second_map, int block_size);
 int tmx_kernel_nf4_dequantize(tmx_array* out, tmx_array packed, tmx_array absmax, const int* shape, int ndim, int block_size);
 int tmx_kernel_int8_dequantize(tmx_array* out, tmx_array codes, tmx_array absmax, const int* shape, int ndim, int block_size);
 /// Tiled attention; query_segments/key_segments/mask may be null.

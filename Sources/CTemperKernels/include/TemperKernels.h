@@ -74,6 +74,22 @@ std::vector<mlx::core::array> adamw_update(const std::vector<mlx::core::array>& 
                                            const std::vector<mlx::core::array>& second_moments,
                                            const std::vector<float>& weight_decays, AdamWOptions options);
 
+/// One blockwise 8-bit AdamW step for k tensors at once (bitsandbytes' 8-bit optimizers, Dettmers
+/// et al. 2022): each moment is stored as uint8 codes into a sorted 256-entry codebook (`first_map`
+/// for m, `second_map` for v), one float32 absmax per block of `block_size` elements. The step
+/// dequantizes, takes adamw_update's float32 step, and requantizes each block with its new absmax
+/// to the nearest code. Codes have their parameter's shape, absmax [⌈count/block_size⌉].
+/// Returns {k parameters, k m codes, k m absmax, k v codes, k v absmax}.
+std::vector<mlx::core::array> adamw_8bit_update(const std::vector<mlx::core::array>& parameters,
+                                                const std::vector<mlx::core::array>& gradients,
+                                                const std::vector<mlx::core::array>& first_codes,
+                                                const std::vector<mlx::core::array>& first_absmax,
+                                                const std::vector<mlx::core::array>& second_codes,
+                                                const std::vector<mlx::core::array>& second_absmax,
+                                                const std::vector<float>& weight_decays, AdamWOptions options,
+                                                const std::vector<float>& first_map,
+                                                const std::vector<float>& second_map, size_t block_size);
+
 /// NF4 codes (uint8, two per byte, first in the high nibble) × per-block absmax → float32 `shape`.
 mlx::core::array nf4_dequantize(const mlx::core::array& packed, const mlx::core::array& absmax,
                                 const mlx::core::Shape& shape, size_t block_size);

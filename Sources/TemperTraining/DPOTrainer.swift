@@ -1,0 +1,422 @@
+import Foundation
+import TemperCore
+import TemperData
+import TemperModels
+import TemperNN
+import TemperPEFT
+
+/// Direct preference optimisation's recipe: the shared core plus TRL's DPO fields.
+@dynamicMemberLookup
+public struct DPORecipe: MethodRecipe, Equatable {
+    public var core = TrainingRecipe()
+    public var beta: Float = 0.1
+    public var lossType: [DPOLossType] = [.sigmoid]
+    public var lossWeights: [Float]?
+    public var labelSmoothing: Float = 0
+    public var discopopTau: Float = 0.05
+    public var ldAlpha: Float?
+    public var useWeighting = false
+    public var fDivergenceType: FDivergence = .reverseKL
+    public var fAlphaDivergenceCoef: Float = 0.5
+    /// Temper's additions to TRL 1.16 (which has `max_length` only): the prompt keeps its end, each
+    /// completion its start.
+    public var maxPromptLength: Int?
+    public var maxCompletionLength: Int?
+    /// How `max_length` cuts each prompt + completion row.
+    public var truncationMode: TruncationMode = .keepStart
+    /// The reference's log-probs computed in one pass before training and cached beside the output.
+    public var precomputeRefLogps = false
+    /// With full fine-tuning, how the frozen reference copy is stored.
+    public var referenceDType: FrozenDType = .float32
+    public var columns = PreferenceColumns()
+
+    public init() {
+        core.learningRate = 5e-6
+        core.maxLength = 1024
+    }
+
+    public subscript<T>(dynamicMember keyPath: WritableKeyPath<TrainingRecipe, T>) -> T {
+        get { core[keyPath: keyPath] }
+        set { core[keyPath: keyPath] = newValue }
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case beta, columns
+        case lossType = "loss_type", lossWeights = "loss_weights", labelSmoothing = "label_smoothing"
+        case discopopTau = "discopop_tau", ldAlpha = "ld_alpha", useWeighting = "use_weighting"
+        case fDivergenceType = "f_divergence_type", fAlphaDivergenceCoef = "f_alpha_divergence_coef"
+        case maxPromptLength = "max_prompt_length", maxCompletionLength = "max_completion_length"
+        case truncationMode = "truncation_mode", precomputeRefLogps = "precompute_ref_log_probs"
+        case referenceDType = "reference_dtype"
+    }
+
+    public static var methodFieldNames: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let defaults = self
+        core = try TrainingRecipe(from: decoder)
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        // The core's defaults are SFT's; DPO's differ where TRL's do.
+        let top = try decoder.container(keyedBy: TrainingRecipe.CodingKeys.self)
+        if !top.contains(.learningRate) { core.learningRate = defaults.core.learningRate }
+        if !top.contains(.maxLength) { core.maxLength = defaults.core.maxLength }
+        func choice<T: RecipeChoice>(_ key: CodingKeys, _ fallback: T) throws -> T {
+            guard let raw = try c.decodeIfPresent(String.self, forKey: key) else { return fallback }
+            guard let value = T(rawValue: raw) else {
+                throw DecodingError.dataCorrupted(.init(
+                    codingPath: c.codingPath + [key], debugDescription: "must be one of \(T.allowed); got '\(raw)'"))
+            }
+            return value
+        }
+        beta = try c.decodeIfPresent(Float.self, forKey: .beta) ?? beta
+        if let single = try? c.decode(String.self, forKey: .lossType) {
+            lossType = try single.split(separator: ",").map { try Self.lossType(String($0), codingPath: c.codingPath) }
+        } else if let list = try c.decodeIfPresent([String].self, forKey: .lossType) {
+            lossType = try list.map { try Self.lossType($0, codingPath: c.codingPath) }
+        }
+        lossWeights = try c.decodeIfPresent([Float].self, forKey: .lossWeights)
+        labelSmoothing = try c.decodeIfPresent(Float.self, forKey: .labelSmoothing) ?? labelSmoothing
+        discopopTau = try c.decodeIfPresent(Float.self, forKey: .discopopTau) ?? discopopTau
+        ldAlpha = try c.decodeIfPresent(Float.self, forKey: .ldAlpha)
+        useWeighting = try c.decodeIfPresent(Bool.self, forKey: .useWeighting) ?? useWeighting
+        fDivergenceType = try choice(.fDivergenceType, fDivergenceType)
+        fAlphaDivergenceCoef = try c.decodeIfPresent(Float.self, forKey: .fAlphaDivergenceCoef) ?? fAlphaDivergenceCoef
+        maxPromptLength = try c.decodeIfPresent(Int.self, forKey: .maxPromptLength)
+        maxCompletionLength = try c.decodeIfPresent(Int.self, forKey: .maxCompletionLength)
+        if let raw = try c.decodeIfPresent(String.self, forKey: .truncationMode) {
+            guard let mode = TruncationMode(rawValue: raw) else {
+                throw DecodingError.dataCorrupted(.init(
+                    codingPath: c.codingPath + [CodingKeys.truncationMode], debugDescription: "must be one of keep_start, keep_end; got '\(raw)'"))
+            }
+            truncationMode = mode
+        }
+        precomputeRefLogps = try c.decodeIfPresent(Bool.self, forKey: .precomputeRefLogps) ?? precomputeRefLogps
+        referenceDType = try choice(.referenceDType, referenceDType)
+        columns = try c.decodeIfPresent(PreferenceColumns.self, forKey: .columns) ?? columns
+    }
+
+    static func lossType(_ raw: String, codingPath: [any CodingKey]) throws -> DPOLossType {
+        let name = raw.trimmingCharacters(in: .whitespaces)
+        guard let value = DPOLossType(rawValue: name) else {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: codingPath + [CodingKeys.lossType], debugDescription: "must be one of \(DPOLossType.allowed); got '\(name)'"))
+        }
+        return value
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        try core.encode(to: encoder)
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(beta, forKey: .beta)
+        try c.encode(lossType.map(\.rawValue), forKey: .lossType)
+        try c.encodeIfPresent(lossWeights, forKey: .lossWeights)
+        try c.encode(labelSmoothing, forKey: .labelSmoothing)
+        try c.encode(discopopTau, forKey: .discopopTau)
+        try c.encodeIfPresent(ldAlpha, forKey: .ldAlpha)
+        try c.encode(useWeighting, forKey: .useWeighting)
+        try c.encode(fDivergenceType, forKey: .fDivergenceType)
+        try c.encode(fAlphaDivergenceCoef, forKey: .fAlphaDivergenceCoef)
+        try c.encodeIfPresent(maxPromptLength, forKey: .maxPromptLength)
+        try c.encodeIfPresent(maxCompletionLength, forKey: .maxCompletionLength)
+        try c.encode(truncationMode.rawValue, forKey: .truncationMode)
+        try c.encode(precomputeRefLogps, forKey: .precomputeRefLogps)
+        try c.encode(referenceDType, forKey: .referenceDType)
+        try c.encode(columns, forKey: .columns)
+    }
+
+    public var lossSettings: DPOLossSettings {
+        var s = DPOLossSettings()
+        s.beta = beta
+        s.lossTypes = lossType
+        s.lossWeights = lossWeights
+        s.labelSmoothing = labelSmoothing
+        s.discopopTau = discopopTau
+        s.ldAlpha = ldAlpha
+        s.useWeighting = useWeighting
+        s.fDivergence = fDivergenceType
+        s.fAlphaDivergenceCoefficient = fAlphaDivergenceCoef
+        return s
+    }
+
+    public func validate() throws {
+        try core.validate()
+        try lossSettings.validate(file: core.sourceFile)
+        func check(_ ok: Bool, _ field: String, _ reason: String) throws {
+            if !ok { throw TrainingError.invalidRecipe(field: field, reason: reason, file: core.sourceFile) }
+        }
+        try check((maxPromptLength ?? 1) > 0, "max_prompt_length", "must be positive")
+        try check((maxCompletionLength ?? 1) > 0, "max_completion_length", "must be positive")
+        try check(referenceDType == .float32 || core.method == .full, "reference_dtype", "applies to method full only (LoRA's reference is the base with adapters off)")
+    }
+}
+
+/// Where the reference's log-probs come from.
+enum DPOReference {
+    /// LoRA/QLoRA from fresh adapters: the same model with its adapters switched off.
+    case adaptersDisabled
+    /// Continuing an adapter: the model with the adapter as it was loaded (its tensors kept aside).
+    case initialAdapters([String: Tensor])
+    /// Full fine-tuning: a frozen copy.
+    case frozenCopy(CausalLanguageModel)
+
+    /// The reference's Σ log p of each pair's completions.
+    func logProbs(_ model: CausalLanguageModel, _ batch: DPOBatch) throws -> (chosen: Tensor, rejected: Tensor) {
+        switch self {
+        case .adaptersDisabled:
+            return model.withAdaptersDisabled { DPOObjective.sequenceLogProbs(model, batch) }
+        case .initialAdapters(let initial):
+            let current = model.loraParameters
+            try model.update(parameters: initial)
+            defer { try? model.update(parameters: current) }
+            return DPOObjective.sequenceLogProbs(model, batch)
+        case .frozenCopy(let reference):
+            return DPOObjective.sequenceLogProbs(reference, batch)
+        }
+    }
+
+    var summary: String {
+        switch self {
+        case .adaptersDisabled: "the base model (adapters switched off)"
+        case .initialAdapters: "the model with the starting adapter, frozen as loaded"
+        case .frozenCopy: "a frozen copy of the starting model"
+        }
+    }
+}
+
+/// DPO (full, LoRA, QLoRA) on the shared training engine: ``TrainStep`` over ``DPOObjective``,
+/// ``TrainingLoop``, ``Checkpointer``; the output is a PEFT adapter or a model folder, as SFT's.
+public final class DPOTrainer {
+    public let recipe: DPORecipe
+    let log: (String) -> Void
+    let output: URL
+
+    public init(recipe: DPORecipe, log: @escaping (String) -> Void) {
+        self.recipe = recipe
+        self.log = log
+        output = URL(fileURLWithPath: recipe.output)
+    }
+
+    public func run(
+        resume: Bool = false, cancellation: CancellationFlag? = nil, events: ((TrainingEvent) -> Void)? = nil
+    ) throws -> TrainingSummary {
+        try recipe.validate()
+        let start = Date()
+        let prepared = try PreparedModel(recipe.core, log: log)
+        let lm = prepared.lm, network = prepared.network
+        let dataset = try PreferenceDataset.prepare(
+            trainFiles: recipe.data.map { URL(fileURLWithPath: $0) },
+            evalFiles: recipe.evalData.map { URL(fileURLWithPath: $0) },
+            encoder: encoder(lm), columns: recipe.columns,
+            invalidRecordPolicy: recipe.skipInvalidRecords ? .skip : .abort,
+            evalFraction: Double(recipe.evalFraction), seed: recipe.seed)
+        log("preference pairs: \(dataset.train.count) train, \(dataset.eval.count) eval"
+            + (dataset.skipped.isEmpty ? "" : ", \(dataset.skipped.count) skipped"))
+
+        let reference = try makeReference(prepared)
+        log("reference: \(reference.summary)")
+        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
+        let precomputed = try recipe.precomputeRefLogps
+            ? ReferenceCache.load(or: { try computeAll(dataset, reference: reference, model: network, lm: lm) },
+                                  at: output, fingerprint: fingerprint(), log: log)
+            : nil
+
+        let checkpointer = Checkpointer(output: output, keep: recipe.keepCheckpoints)
+        let identity = recipe.core.checkpointIdentity
+        let checkpoint = resume ? checkpointer.latest : nil
+        let state = try checkpoint.map { try checkpointer.state(of: $0, identity: identity) }
+        var loader = try PreferenceLoader(
+            pairs: dataset.train, batchSize: recipe.batchSize, maxLength: recipe.maxLength,
+            truncationMode: recipe.truncationMode, shuffle: true, seed: recipe.seed,
+            padTokenID: DataLoader.padTokenID(for: lm.tokenizer), cursor: state?.cursor ?? DataCursor())
+        let stepsPerEpoch = max(1, loader.batchesPerEpoch / recipe.gradAccum)
+        let totalSteps = recipe.maxSteps ?? max(1, Int((Float(stepsPerEpoch) * (recipe.epochs ?? 1)).rounded(.up)))
+        let trainStep = TrainStep(
+            model: network, trainableNames: prepared.trainableNames, optimizer: recipe.core.makeOptimizer(),
+            maxGradientNorm: recipe.maxGradNorm, dropoutSeed: recipe.lora.dropout > 0 ? recipe.seed : nil)
+        try writeFileAtomically(try recipe.jsonData(), to: output.appendingPathComponent("recipe.json"))
+        if let checkpoint, let state {
+            try checkpointer.restore(checkpoint, state: state, model: network, optimizer: &trainStep.optimizer)
+            log("resumed from \(checkpoint.lastPathComponent) at step \(state.step)")
+        }
+        let eventLog = try TrainingEventLog(
+            output: output, resumedStep: state?.step, logEvery: recipe.logEvery,
+            progressMetrics: ["rewards/accuracies", "rewards/margins"], log: log)
+        log("training \(totalSteps) steps (\(stepsPerEpoch) per epoch), \(recipe.batchSize) pairs per micro-batch, grad accum \(recipe.gradAccum), loss \(recipe.lossType.map(\.rawValue).joined(separator: "+")) beta \(recipe.beta)")
+
+        let objective = DPOObjective(settings: recipe.lossSettings)
+        let ldAlpha = recipe.ldAlpha
+        func withReference(_ batch: Batch, eval: Bool) throws -> DPOBatch {
+            var dpo = DPOBatch(batch, ldAlpha: ldAlpha)
+            if let precomputed {
+                (dpo.referenceChosen, dpo.referenceRejected) = precomputed.logProbs(dpo.pairIndices, eval: eval)
+            } else {
+                (dpo.referenceChosen, dpo.referenceRejected) = try reference.logProbs(network, dpo)
+            }
+            return dpo
+        }
+        var loop = TrainingLoop(
+            trainStep: trainStep, objective: objective,
+            schedule: LearningRateSchedule(kind: recipe.schedule, peak: recipe.learningRate, warmupSteps: recipe.warmupSteps, totalSteps: totalSteps),
+            gradientAccumulation: recipe.gradAccum, evalEvery: recipe.evalEvery, saveEvery: recipe.saveEvery,
+            nextMicroBatch: { try loader.next().map { try withReference($0, eval: false) } },
+            tokenCounts: { ($0.tokens.tokenCount, $0.tokens.trainedTokenCount) }, epoch: { loader.cursor.epoch },
+            evaluate: dataset.eval.isEmpty ? nil : { [self] _ in
+                try evaluate(objective, network, dataset.eval, lm: lm) { try withReference($0, eval: true) }
+            },
+            saveCheckpoint: { step, _ in
+                try checkpointer.save(
+                    CheckpointState(step: step, cursor: loader.cursor, optimizerStep: trainStep.optimizer.step, identity: identity),
+                    model: network, trainableNames: prepared.trainableNames, optimizer: trainStep.optimizer)
+            },
+            cancellation: cancellation)
+        let finished = try loop.run(from: state?.step ?? 0) { event in
+            try eventLog.handle(event)
+            events?(event)
+        }
+        if !finished.cancelled { try prepared.saveOutputs(recipe.core, to: output) }
+        return TrainingSummary(
+            steps: finished.steps, firstLoss: eventLog.firstLoss, lastLoss: eventLog.lastLoss, finalEval: eventLog.lastEval,
+            trainableParameters: prepared.report.trainableParameters, totalParameters: prepared.report.totalParameters,
+            tokensPerSecond: Double(eventLog.tokens) / max(finished.seconds, 1e-9),
+            trainedTokensPerSecond: Double(eventLog.trainedTokens) / max(finished.seconds, 1e-9),
+            seconds: Date().timeIntervalSince(start), cancelled: finished.cancelled, output: output)
+    }
+
+    func encoder(_ lm: LanguageModel) -> PreferenceEncoder {
+        PreferenceEncoder(
+            tokenizer: lm.tokenizer, chatTemplate: lm.chatTemplate, maxPromptLength: recipe.maxPromptLength,
+            maxCompletionLength: recipe.maxCompletionLength, maxLength: recipe.maxLength,
+            truncationMode: recipe.truncationMode)
+    }
+
+    func makeReference(_ prepared: PreparedModel) throws -> DPOReference {
+        switch recipe.method {
+        case .full:
+            let copy = try CausalLanguageModel.load(directory: prepared.directory)
+            if recipe.referenceDType == .bfloat16 {
+                for (name, tensor) in copy.parameters() where tensor.ndim == 2 {
+                    try copy.update(parameters: [name: tensor.asType(.bfloat16)])
+                }
+            }
+            return .frozenCopy(copy)
+        case .lora, .qlora:
+            return recipe.adapter == nil ? .adaptersDisabled : .initialAdapters(prepared.network.loraParameters)
+        }
+    }
+
+    /// Loss and metrics over `pairs` (no dropout, no gradient), named `eval_…`.
+    func evaluate(
+        _ objective: DPOObjective, _ network: CausalLanguageModel, _ pairs: [TokenizedPair], lm: LanguageModel,
+        batch: (Batch) throws -> DPOBatch
+    ) throws -> [String: Double] {
+        network.setLoRADropout(seed: nil)
+        var loader = try PreferenceLoader(
+            pairs: pairs, batchSize: recipe.batchSize, maxLength: recipe.maxLength, truncationMode: recipe.truncationMode,
+            shuffle: false, padTokenID: DataLoader.padTokenID(for: lm.tokenizer), epochs: 1)
+        var sums: [String: Double] = [:]
+        var count = 0
+        while let next = loader.next() {
+            let dpo = try batch(next)
+            let (loss, metrics) = objective.evaluate(model: network, batch: dpo)
+            for (name, value) in metrics.merging(["loss": loss], uniquingKeysWith: { a, _ in a }) {
+                sums["eval_" + name, default: 0] += Double(value.item(Float.self)) * Double(dpo.pairCount)
+            }
+            count += dpo.pairCount
+        }
+        return sums.mapValues { $0 / Double(max(count, 1)) }
+    }
+
+    /// The reference's log-probs of every train and eval pair, in order.
+    func computeAll(
+        _ dataset: PreferenceDataset, reference: DPOReference, model: CausalLanguageModel, lm: LanguageModel
+    ) throws -> ReferenceCache {
+        model.setLoRADropout(seed: nil)
+        func pass(_ pairs: [TokenizedPair]) throws -> (chosen: [Float], rejected: [Float]) {
+            var loader = try PreferenceLoader(
+                pairs: pairs, batchSize: recipe.batchSize, maxLength: recipe.maxLength, truncationMode: recipe.truncationMode,
+                shuffle: false, padTokenID: DataLoader.padTokenID(for: lm.tokenizer), epochs: 1)
+            var chosen: [Float] = [], rejected: [Float] = []
+            while let batch = loader.next() {
+                let (c, r) = try reference.logProbs(model, DPOBatch(batch, ldAlpha: recipe.ldAlpha))
+                chosen += c.toArray(Float.self)
+                rejected += r.toArray(Float.self)
+            }
+            return (chosen, rejected)
+        }
+        let start = Date()
+        let train = try pass(dataset.train), eval = try pass(dataset.eval)
+        log(String(format: "reference log-probs of %d pairs computed in %.1f s", dataset.train.count + dataset.eval.count,
+                   Date().timeIntervalSince(start)))
+        return ReferenceCache(trainChosen: train.chosen, trainRejected: train.rejected, evalChosen: eval.chosen, evalRejected: eval.rejected)
+    }
+
+    /// What the cached reference log-probs depend on: the model (config and weight files), the
+    /// starting adapter, the data files' bytes and every setting that changes the tokens or the sums.
+    func fingerprint() throws -> String {
+        var hash = FNV1a()
+        let model = URL(fileURLWithPath: recipe.model)
+        let files = ((try? FileManager.default.contentsOfDirectory(atPath: model.path)) ?? []).sorted()
+        for name in files where name.hasSuffix(".json") || name.hasSuffix(".safetensors") {
+            let url = model.appendingPathComponent(name)
+            let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
+            hash.add("\(name):\(attributes[.size] ?? 0):\((attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0)")
+            if name.hasSuffix(".json") { hash.add(FileManager.default.contents(atPath: url.path) ?? Data()) }
+        }
+        if let adapter = recipe.adapter {
+            for name in ["adapter_config.json", "adapter_model.safetensors"] {
+                hash.add(FileManager.default.contents(atPath: URL(fileURLWithPath: adapter).appendingPathComponent(name).path) ?? Data())
+            }
+        }
+        for file in recipe.data + ["--eval--"] + recipe.evalData {
+            hash.add(file)
+            hash.add(FileManager.default.contents(atPath: file) ?? Data())
+        }
+        hash.add("\(recipe.maxLength) \(recipe.maxPromptLength ?? -1) \(recipe.maxCompletionLength ?? -1) \(recipe.truncationMode.rawValue) \(recipe.ldAlpha ?? -1) \(recipe.evalFraction) \(recipe.seed) \(recipe.method.rawValue) \(recipe.referenceDType.rawValue) \(recipe.quantization.rawValue) \(recipe.doubleQuantization)")
+        return String(format: "%016llx", hash.value)
+    }
+}
+
+/// The reference's log-probs of every pair, cached in `<output>/reference-logps.safetensors` with
+/// the fingerprint of what they were computed from; a different fingerprint recomputes them.
+struct ReferenceCache {
+    var trainChosen: [Float], trainRejected: [Float], evalChosen: [Float], evalRejected: [Float]
+
+    func logProbs(_ indices: [Int], eval: Bool) -> (Tensor, Tensor) {
+        let (chosen, rejected) = eval ? (evalChosen, evalRejected) : (trainChosen, trainRejected)
+        return (Tensor(indices.map { chosen[$0] }, shape: [indices.count]), Tensor(indices.map { rejected[$0] }, shape: [indices.count]))
+    }
+
+    static func load(or compute: () throws -> ReferenceCache, at output: URL, fingerprint: String, log: (String) -> Void) throws -> ReferenceCache {
+        let url = output.appendingPathComponent("reference-logps.safetensors")
+        if let file = try? Safetensors.load(url), file.metadata["fingerprint"] == fingerprint {
+            let t = file.tensors
+            if let a = t["train.chosen"], let b = t["train.rejected"], let c = t["eval.chosen"], let d = t["eval.rejected"] {
+                log("reference log-probs: cached in \(url.lastPathComponent) (fingerprint \(fingerprint))")
+                return ReferenceCache(
+                    trainChosen: a.toArray(Float.self), trainRejected: b.toArray(Float.self),
+                    evalChosen: c.toArray(Float.self), evalRejected: d.toArray(Float.self))
+            }
+        }
+        let cache = try compute()
+        func tensor(_ values: [Float]) -> Tensor { Tensor(values, shape: [values.count]) }
+        try Safetensors.save(
+            ["train.chosen": tensor(cache.trainChosen), "train.rejected": tensor(cache.trainRejected),
+             "eval.chosen": tensor(cache.evalChosen), "eval.rejected": tensor(cache.evalRejected)],
+            metadata: ["fingerprint": fingerprint], to: url)
+        log("reference log-probs: written to \(url.lastPathComponent) (fingerprint \(fingerprint))")
+        return cache
+    }
+}
+
+/// 64-bit FNV-1a: a fast fingerprint for cache invalidation (not a security hash).
+struct FNV1a {
+    private(set) var value: UInt64 = 0xcbf2_9ce4_8422_2325
+
+    mutating func add(_ data: Data) {
+        for byte in data { value = (value ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+        value = (value ^ 0xFF) &* 0x0000_0100_0000_01B3  // a separator, so "ab"+"c" ≠ "a"+"bc"
+    }
+
+    mutating func add(_ text: String) { add(Data(text.utf8)) }
+}

@@ -1,3 +1,0 @@
-// Temporary until TemperNN's AdamW8bit lands (being written beside this).
-import TemperNN
-typealias AdamW8bit = AdamW
