@@ -1,5 +1,6 @@
 import Foundation
 import TemperCore
+import TemperModels
 
 /// Times each fused kernel against MLX's own composition of the same function and, when a Python
 /// with PyTorch is given, against PyTorch, at the shapes of real models (batch 4 × 256 tokens).
@@ -13,6 +14,10 @@ public struct KernelBenchmark {
         public var shape: [Int]
         public var backward: Bool
         public var repeats: Int
+        /// RMSNorm's ε, the model's `rms_norm_eps`.
+        public var eps: Double? = nil
+        /// RoPE's θ base, the model's `rope_theta`.
+        public var ropeTheta: Double? = nil
     }
 
     public struct Row: Codable, Sendable {
@@ -42,7 +47,7 @@ public struct KernelBenchmark {
     /// Ops the PyTorch peer implements (bitsandbytes' NF4 has no CPU build to compare with).
     static let peerOps: Set<String> = [
         "exp", "sigmoid", "silu", "gelu", "gelu_tanh", "tanh", "softplus", "swiglu", "softmax",
-        "log_softmax", "logsumexp", "linear_cross_entropy", "adamw", "attention",
+        "log_softmax", "logsumexp", "linear_cross_entropy", "adamw", "attention", "rms_norm", "rope",
     ]
 
     public init(rounds: Int = 3, python: String?, peerScript: String, contentionLimit: Double = 0.25, cases: [Case] = KernelBenchmark.defaultCases()) {
@@ -67,6 +72,14 @@ public struct KernelBenchmark {
                 cases.append(Case(op: op, model: "SmolLM2-135M", shape: [1024, 49152], backward: backward, repeats: 3))
                 cases.append(Case(op: op, model: "Qwen2.5-0.5B", shape: [1024, 151936], backward: backward, repeats: 2))
             }
+            // [tokens, hidden]: RMSNorm with its weight, at the model's ε.
+            cases.append(Case(op: "rms_norm", model: "SmolLM2-135M", shape: [1024, 576], backward: backward, repeats: 5, eps: 1e-5))
+            cases.append(Case(op: "rms_norm", model: "Qwen2.5-0.5B", shape: [1024, 896], backward: backward, repeats: 5, eps: 1e-6))
+            // [B, H, Hkv, T, Dh]: one layer's rotary embedding (rotate-half, positions 0..<T, the
+            // model's θ) of the queries and keys, from the projections' [B, T, heads, Dh] into the
+            // [B, heads, T, Dh] attention reads.
+            cases.append(Case(op: "rope", model: "SmolLM2-135M", shape: [4, 9, 3, 256, 64], backward: backward, repeats: 5, ropeTheta: 10_000))
+            cases.append(Case(op: "rope", model: "Qwen2.5-0.5B", shape: [4, 14, 2, 256, 64], backward: backward, repeats: 5, ropeTheta: 1_000_000))
             // [B, H, Hkv, T, Dh]: causal self-attention with grouped-query heads.
             cases.append(Case(op: "attention", model: "SmolLM2-135M", shape: [4, 9, 3, 256, 64], backward: backward, repeats: 5))
             cases.append(Case(op: "attention", model: "Qwen2.5-0.5B", shape: [4, 14, 2, 256, 64], backward: backward, repeats: 5))
@@ -117,6 +130,14 @@ public struct KernelBenchmark {
             return [Random.normal([b, h, t, dh], key: Random.key(1)), Random.normal([b, hkv, t, dh], key: Random.key(2)),
                     Random.normal([b, hkv, t, dh], key: Random.key(3))]
         }
+        if item.op == "rms_norm" {
+            return [Random.normal(item.shape, key: Random.key(1)),
+                    Random.normal([item.shape[1]], standardDeviation: 0.1, key: Random.key(2)) + 1]
+        }
+        if item.op == "rope" {
+            let (b, h, hkv, t, dh) = (item.shape[0], item.shape[1], item.shape[2], item.shape[3], item.shape[4])
+            return [Random.normal([b, t, h, dh], key: Random.key(1)), Random.normal([b, t, hkv, dh], key: Random.key(2))]
+        }
         if item.op == "linear_cross_entropy" {
             let (n, d, v) = (item.shape[0], item.shape[1], item.shape[2])
             return [Random.normal([n, d], key: Random.key(1)), Random.normal([v, d], standardDeviation: 0.02, key: Random.key(2))]
@@ -151,6 +172,24 @@ public struct KernelBenchmark {
             let scale = 1 / Float(item.shape[4]).squareRoot()
             return ({ [Kernels.attention(queries: $0[0], keys: $0[1], values: $0[2], scale: scale, causal: true)] },
                     { [Fast.scaledDotProductAttention(queries: $0[0], keys: $0[1], values: $0[2], scale: scale, mask: .causal)] })
+        case "rms_norm":
+            // MLX's fast RMSNorm, which runs its composition (and that of its VJP) on the CPU.
+            let eps = Float(item.eps ?? 1e-5)
+            return ({ [Kernels.rmsNorm($0[0], weight: $0[1], eps: eps)] }, { [Fast.rmsNorm($0[0], weight: $0[1], eps: eps)] })
+        case "rope":
+            // Ours (like the PyTorch peer) computes the angle tables inside the call, once for the
+            // queries and keys, as a forward pass does once for all layers; MLX's fast RoPE (its
+            // composition on the CPU), the path off the fused kernel, derives them from θ per tensor.
+            let (t, dh) = (item.shape[3], item.shape[4])
+            let theta = Float(item.ropeTheta ?? 10_000)
+            let rope = RotaryEmbedding(headDimension: dh, base: theta, scaling: .none)
+            let positions = Tensor.arange(Double(t), dtype: .int32).reshaped(1, t)
+            return ({ x in
+                let (cos, sin) = rope.angles(positions: positions)
+                return x.map { Kernels.ropeHeads($0, cos: cos, sin: sin) { rope.apply($0, cos: cos, sin: sin) } }
+            }, { x in
+                x.map { Fast.rope($0.transposed(0, 2, 1, 3), dimensions: dh, traditional: false, base: theta) }
+            })
         case "nf4_dequantize":
             let shape = Array(item.shape.dropFirst())
             return ({ [Kernels.nf4Dequantize(packed: $0[0], absmax: $0[1], shape: shape)] },

@@ -57,7 +57,14 @@ public struct RotaryEmbedding: Sendable {
 
         public init(rope: RotaryEmbedding, layout: TokenLayout) {
             self.rope = rope
-            positions = layout.sharedOffset == nil ? layout.positions : layout.positions[0..<1]
+            // A shared offset promises offset..<offset+T wherever a position matters; row 0 itself may
+            // be padded (positions 0 there), so its positions are no table for a longer row.
+            if let offset = layout.sharedOffset {
+                let length = layout.positions.dim(1)
+                positions = Tensor.arange(Double(offset), Double(offset + length), dtype: .int32).reshaped(1, length)
+            } else {
+                positions = layout.positions
+            }
         }
     }
 

@@ -160,6 +160,21 @@ enum DPOReference {
     /// Full fine-tuning: a frozen copy.
     case frozenCopy(CausalLanguageModel)
 
+    /// The reference's Σ log p of the given pairs, each computed as a batch of its own two rows:
+    /// a pair's values then do not depend on which pairs share its batch (or their padding), so a
+    /// precomputed run and an on-the-fly run train on the same numbers to the last bit.
+    func logProbs(_ model: CausalLanguageModel, pairs indices: [Int], of loader: PreferenceLoader, ldAlpha: Float?) throws -> (
+        chosen: Tensor, rejected: Tensor
+    ) {
+        var chosen: [Tensor] = [], rejected: [Tensor] = []
+        for index in indices {
+            let (c, r) = try logProbs(model, DPOBatch(loader.makeBatch([index]), ldAlpha: ldAlpha))
+            chosen.append(c)
+            rejected.append(r)
+        }
+        return (Tensor.concatenated(chosen, axis: 0), Tensor.concatenated(rejected, axis: 0))
+    }
+
     /// The reference's Σ log p of each pair's completions.
     func logProbs(_ model: CausalLanguageModel, _ batch: DPOBatch) throws -> (chosen: Tensor, rejected: Tensor) {
         switch self {
@@ -246,12 +261,14 @@ public final class DPOTrainer {
 
         let objective = DPOObjective(settings: recipe.lossSettings)
         let ldAlpha = recipe.ldAlpha
+        let evalLoader = try pairLoader(dataset.eval, lm: lm)
         func withReference(_ batch: Batch, eval: Bool) throws -> DPOBatch {
             var dpo = DPOBatch(batch, ldAlpha: ldAlpha)
             if let precomputed {
                 (dpo.referenceChosen, dpo.referenceRejected) = precomputed.logProbs(dpo.pairIndices, eval: eval)
             } else {
-                (dpo.referenceChosen, dpo.referenceRejected) = try reference.logProbs(network, dpo)
+                (dpo.referenceChosen, dpo.referenceRejected) = try reference.logProbs(
+                    network, pairs: dpo.pairIndices, of: eval ? evalLoader : loader, ldAlpha: ldAlpha)
             }
             return dpo
         }
@@ -290,6 +307,13 @@ public final class DPOTrainer {
             truncationMode: recipe.truncationMode)
     }
 
+    /// One pass over `pairs` in order, batched as the recipe says.
+    func pairLoader(_ pairs: [TokenizedPair], lm: LanguageModel) throws -> PreferenceLoader {
+        try PreferenceLoader(
+            pairs: pairs, batchSize: recipe.batchSize, maxLength: recipe.maxLength, truncationMode: recipe.truncationMode,
+            shuffle: false, padTokenID: DataLoader.padTokenID(for: lm.tokenizer), epochs: 1)
+    }
+
     func makeReference(_ prepared: PreparedModel) throws -> DPOReference {
         switch recipe.method {
         case .full:
@@ -311,9 +335,7 @@ public final class DPOTrainer {
         batch: (Batch) throws -> DPOBatch
     ) throws -> [String: Double] {
         network.setLoRADropout(seed: nil)
-        var loader = try PreferenceLoader(
-            pairs: pairs, batchSize: recipe.batchSize, maxLength: recipe.maxLength, truncationMode: recipe.truncationMode,
-            shuffle: false, padTokenID: DataLoader.padTokenID(for: lm.tokenizer), epochs: 1)
+        var loader = try pairLoader(pairs, lm: lm)
         var sums: [String: Double] = [:]
         var count = 0
         while let next = loader.next() {
@@ -333,16 +355,10 @@ public final class DPOTrainer {
     ) throws -> ReferenceCache {
         model.setLoRADropout(seed: nil)
         func pass(_ pairs: [TokenizedPair]) throws -> (chosen: [Float], rejected: [Float]) {
-            var loader = try PreferenceLoader(
-                pairs: pairs, batchSize: recipe.batchSize, maxLength: recipe.maxLength, truncationMode: recipe.truncationMode,
-                shuffle: false, padTokenID: DataLoader.padTokenID(for: lm.tokenizer), epochs: 1)
-            var chosen: [Float] = [], rejected: [Float] = []
-            while let batch = loader.next() {
-                let (c, r) = try reference.logProbs(model, DPOBatch(batch, ldAlpha: recipe.ldAlpha))
-                chosen += c.toArray(Float.self)
-                rejected += r.toArray(Float.self)
-            }
-            return (chosen, rejected)
+            guard !pairs.isEmpty else { return ([], []) }
+            let (c, r) = try reference.logProbs(
+                model, pairs: Array(pairs.indices), of: try pairLoader(pairs, lm: lm), ldAlpha: recipe.ldAlpha)
+            return (c.toArray(Float.self), r.toArray(Float.self))
         }
         let start = Date()
         let train = try pass(dataset.train), eval = try pass(dataset.eval)

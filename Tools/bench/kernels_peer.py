@@ -1,6 +1,7 @@
 """PyTorch side of `temper bench kernels`: reads one case per line on stdin, answers one JSON line.
 
-A case is JSON: {"op": "silu", "shape": [1024, 1536], "backward": false, "repeats": 5}.
+A case is JSON: {"op": "silu", "shape": [1024, 1536], "backward": false, "repeats": 5}, with "eps"
+for rms_norm and "ropeTheta" for rope.
 The answer is {"seconds": [...]} for `repeats` timed runs after one warm-up run.
 """
 import json
@@ -62,6 +63,37 @@ def attention_case(shape, generator):
     return inputs, lambda x: F.scaled_dot_product_attention(x[0], x[1], x[2], is_causal=True, enable_gqa=True)
 
 
+def rms_norm_case(case, generator):
+    """x [N, D] and weight [D]: transformers' LlamaRMSNorm in float32, x * rsqrt(mean(x^2) + eps) * w."""
+    n, d = case["shape"]
+    eps = case["eps"]
+    inputs = [torch.randn((n, d), generator=generator), 1 + 0.1 * torch.randn((d,), generator=generator)]
+    return inputs, lambda x: x[0] * torch.rsqrt(x[0].pow(2).mean(-1, keepdim=True) + eps) * x[1]
+
+
+def rotate_half(x):
+    half = x.shape[-1] // 2
+    return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+
+def rope_case(case, generator):
+    """Queries [B, T, H, Dh] and keys [B, T, Hkv, Dh] as the projections give them, rotated as
+    transformers' Llama/Qwen do: cos/sin of positions 0..<T computed once for both, then
+    x * cos + rotate_half(x) * sin on the [B, heads, T, Dh] views."""
+    b, h, hkv, t, dh = case["shape"]
+    inputs = [torch.randn((b, t, h, dh), generator=generator), torch.randn((b, t, hkv, dh), generator=generator)]
+    inverse_frequencies = 1.0 / (case["ropeTheta"] ** (torch.arange(0, dh, 2, dtype=torch.int64).float() / dh))
+    positions = torch.arange(t)[None]
+
+    def op(x):
+        frequencies = positions[..., None].float() * inverse_frequencies  # [1, T, Dh/2]
+        angles = torch.cat((frequencies, frequencies), dim=-1)
+        cos, sin = angles.cos()[:, None], angles.sin()[:, None]  # [1, 1, T, Dh]
+        return tuple(heads * cos + rotate_half(heads) * sin for heads in (v.transpose(1, 2) for v in x))
+
+    return inputs, op
+
+
 def measure(case):
     if case["op"] == "adamw":
         return measure_adamw(case)
@@ -70,6 +102,10 @@ def measure(case):
         inputs, op = attention_case(case["shape"], generator)
     elif case["op"] == "linear_cross_entropy":
         inputs, op = linear_cross_entropy_case(case["shape"], generator)
+    elif case["op"] == "rms_norm":
+        inputs, op = rms_norm_case(case, generator)
+    elif case["op"] == "rope":
+        inputs, op = rope_case(case, generator)
     else:
         op = OPS[case["op"]]
         inputs = [torch.randn(case["shape"], generator=generator) for _ in range(ARITY.get(case["op"], 1))]
@@ -85,9 +121,10 @@ def measure(case):
             tensor.grad = None
         if backward:
             out = op(inputs)
+            outs = out if isinstance(out, tuple) else (out,)
             if cotangent is None:
-                cotangent = torch.randn(out.shape, generator=generator)
-            out.backward(cotangent)
+                cotangent = [torch.randn(o.shape, generator=generator) for o in outs]
+            torch.autograd.backward(outs, cotangent)
         else:
             with torch.no_grad():
                 op(inputs)
