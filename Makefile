@@ -2,6 +2,7 @@
 # (Debian's OpenBLAS, the pinned MLX wheel into .deps/), idempotently.
 #
 #   make demo      the main job
+#   make demo-dpo  SFT then DPO on SmolLM2, held-out preference accuracy and answers before/after
 #   make test      the whole test suite (what CI runs)
 #   make bench     matmul GFLOPS; make bench-kernels: fused kernels vs MLX vs PyTorch
 #
@@ -12,7 +13,7 @@ MLX_VERSION ?= 0.32.4
 SWIFT ?= swift
 DEPS_STAMP := .deps/.$(MLX_WHEEL)-$(MLX_VERSION).installed
 
-.PHONY: all deps build demo test bench bench-kernels clean distclean
+.PHONY: all deps build demo demo-dpo test bench bench-kernels clean distclean
 
 all: build
 
@@ -28,6 +29,9 @@ build: deps
 
 demo: build
 	.build/release/temper demo
+
+demo-dpo: build
+	.build/release/temper demo --dpo
 
 test: deps
 	$(SWIFT) build --build-tests

@@ -18,9 +18,20 @@ struct ContentionMeter {
         return max(0, (now.busy - start.busy) - (now.own - start.own)) / seconds
     }
 
+    /// Also count this process's finished children as its own (a peer run as a child process
+    /// that has exited and been reaped no longer shows in /proc).
+    var countsReapedChildren = false
+
     private func sample() -> (busy: Double, own: Double, wall: Double) {
         let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
-        let own = Self.processTicks(getpid()) + (peerProcess.map(Self.processTicks) ?? 0)
+        var own = Self.processTicks(getpid()) + (peerProcess.map(Self.processTicks) ?? 0)
+        if countsReapedChildren {
+            var usage = rusage()
+            getrusage(__rusage_who_t(RUSAGE_CHILDREN.rawValue), &usage)
+            let seconds = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+                + Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+            own += seconds * ticks
+        }
         return (Self.busyTicks() / ticks, own / ticks, Date().timeIntervalSince1970)
     }
 

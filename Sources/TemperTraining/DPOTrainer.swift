@@ -318,11 +318,7 @@ public final class DPOTrainer {
         switch recipe.method {
         case .full:
             let copy = try CausalLanguageModel.load(directory: prepared.directory)
-            if recipe.referenceDType == .bfloat16 {
-                for (name, tensor) in copy.parameters() where tensor.ndim == 2 {
-                    try copy.update(parameters: [name: tensor.asType(.bfloat16)])
-                }
-            }
+            if recipe.referenceDType == .bfloat16 { copy.storeFrozenProjections(.bfloat16) }
             return .frozenCopy(copy)
         case .lora, .qlora:
             return recipe.adapter == nil ? .adaptersDisabled : .initialAdapters(prepared.network.loraParameters)
@@ -435,4 +431,27 @@ struct FNV1a {
     }
 
     mutating func add(_ text: String) { add(Data(text.utf8)) }
+}
+
+/// How a model itself ranks held-out pairs, for before/after comparisons.
+public enum PreferenceEvaluation {
+    /// The share of `pairs` whose chosen completion has the higher mean per-token log-prob under
+    /// `model` (the length-normalised preference: summed log-probs would favour short answers
+    /// whatever the model learned).
+    public static func lengthNormalisedAccuracy(_ model: CausalLanguageModel, pairs: [TokenizedPair], padTokenID: Int) throws -> Double {
+        model.setLoRADropout(seed: nil)
+        var loader = try PreferenceLoader(pairs: pairs, batchSize: 4, maxLength: nil, shuffle: false, padTokenID: padTokenID, epochs: 1)
+        var wins = 0
+        while let batch = loader.next() {
+            let dpo = DPOBatch(batch, ldAlpha: nil)
+            let (chosen, rejected) = DPOObjective.sequenceLogProbs(model, dpo)
+            let p = dpo.pairCount
+            for (index, (c, r)) in zip(chosen.toArray(Float.self), rejected.toArray(Float.self)).enumerated() {
+                let chosenMean = c / Float(max(1, dpo.completionTokens[index]))
+                let rejectedMean = r / Float(max(1, dpo.completionTokens[index + p]))
+                if chosenMean > rejectedMean { wins += 1 }
+            }
+        }
+        return Double(wins) / Double(max(1, pairs.count))
+    }
 }

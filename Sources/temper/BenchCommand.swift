@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run fixed workloads and report speed.",
-        subcommands: [MatmulBench.self, KernelsBench.self, GenerateBench.self, SFTBench.self]
+        subcommands: [MatmulBench.self, KernelsBench.self, GenerateBench.self, SFTBench.self, DPOBench.self]
     )
 }
 
@@ -224,4 +224,56 @@ struct PeerOptions: ParsableArguments {
     @Flag(help: "Skip the PyTorch peer.") var noPeer = false
     @Option(help: "Drop a round when other processes used more than this many cores.") var contentionLimit: Double = 0.25
     @Option(help: "Also write the rows as JSON to this file.") var json: String?
+}
+
+struct DPOBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "dpo",
+        abstract: "DPO with LoRA: pairs/s and peak RSS of Temper's trainer step against TRL's DPOTrainer, alternating processes.")
+
+    @Option(help: "A Hugging Face model folder (default: the converted SmolLM2-135M-Instruct).")
+    var model: String = benchmarkModel
+    @Option(help: "Pairs per step.") var batch: Int = 2
+    @Option(help: "Prompt tokens per pair.") var promptLength: Int = 128
+    @Option(help: "Tokens per completion.") var completionLength: Int = 128
+    @Option(help: "LoRA rank (all seven projections, alpha = 2·rank).") var rank: Int = 16
+    @Option(help: "Steps per run; the first is untimed.") var steps: Int = 4
+    @Option(help: "Rounds, each one Temper process then one TRL process.") var rounds: Int = 3
+    @Flag(help: "Run TRL in float32 without gradient checkpointing (its defaults are bf16 autocast and checkpointing).")
+    var fp32Peer = false
+    @Flag(help: "Temper with bf16 frozen weights and gradient checkpointing (less memory, some speed).") var lean = false
+    @OptionGroup var peer: PeerOptions
+    @Option(help: ArgumentHelp("Internal: run Temper's side on this pairs file and print one JSON line.", visibility: .hidden))
+    var worker: String?
+
+    func run() throws {
+        let modelFolder = URL(fileURLWithPath: model)
+        if let worker {
+            let pairs = try JSONDecoder().decode([DPOBenchmark.Pair].self, from: Data(contentsOf: URL(fileURLWithPath: worker)))
+            if lean { ResidentMemory.returnFreedPagesPromptly() }  // as `temper dpo --gradient-checkpointing` does
+            let run = try DPOBenchmark.worker(
+                modelDirectory: modelFolder, pairs: pairs, steps: steps, batch: batch, rank: rank, lean: lean)
+            print(String(decoding: try JSONEncoder().encode(run), as: UTF8.self))
+            return
+        }
+        guard FileManager.default.fileExists(atPath: modelFolder.appendingPathComponent("config.json").path) else {
+            throw ValidationError("\(model) has no config.json: run `make demo` once (it converts SmolLM2), or pass --model")
+        }
+        var benchmark = DPOBenchmark(
+            modelDirectory: modelFolder, temperBinary: URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL,
+            python: peer.noPeer ? nil : try peer.python ?? KernelsBench.makeVenv(root: checkoutRoot),
+            peerScript: checkoutRoot.appendingPathComponent("Tools/bench/dpo_trl_peer.py"))
+        benchmark.batch = batch
+        benchmark.promptLength = promptLength
+        benchmark.completionLength = completionLength
+        benchmark.rank = rank
+        benchmark.steps = steps
+        benchmark.rounds = rounds
+        benchmark.contentionLimit = peer.contentionLimit
+        benchmark.fp32Peer = fp32Peer
+        benchmark.lean = lean
+        let report = try benchmark.run { log($0) }
+        print(report.table)
+        if let json = peer.json { try writeJSON(report, to: json) }
+    }
 }

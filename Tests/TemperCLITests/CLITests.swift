@@ -36,7 +36,7 @@ struct TemperProcess {
         let result = try TemperProcess.run(["--help"])
         #expect(result.exitCode == 0)
         #expect(result.standardOutput.contains("USAGE: temper <subcommand>"))
-        for subcommand in ["sft", "merge", "convert", "tokenize", "generate", "chat", "bench", "demo", "info"] {
+        for subcommand in ["sft", "dpo", "merge", "convert", "tokenize", "generate", "chat", "bench", "demo", "info"] {
             #expect(result.standardOutput.contains("  \(subcommand) "), "missing \(subcommand)")
         }
     }

@@ -44,3 +44,78 @@ import Testing
         #expect(sft.standardError.contains("recipe field 'max_steps': must be positive"))
     }
 }
+
+/// `temper dpo` end to end on the real SmolLM2 and the shipped preference data: a short LoRA run,
+/// Ctrl-C writing a checkpoint that `--resume` continues, and the errors users meet first.
+@Suite(.serialized) struct DPOCLITests {
+    @Test func trainsIsInterruptedAndResumes() throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("temper-dpo-cli-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let model = root.appendingPathComponent("smollm2"), output = root.appendingPathComponent("out")
+        #expect(try TemperProcess.run(["convert", "--from", ModelCLITests.gguf.path, "--to", model.path]).exitCode == 0)
+        let data = root.appendingPathComponent("pairs.jsonl")
+        let lines = try String(contentsOf: ModelCLITests.root.appendingPathComponent("Data/dpo-demo.jsonl"), encoding: .utf8)
+            .split(separator: "\n").prefix(8)
+        try (lines.joined(separator: "\n") + "\n").write(to: data, atomically: true, encoding: .utf8)
+        let arguments = [
+            "dpo", "--model", model.path, "--data", data.path, "--output", output.path, "--method", "lora",
+            "--lora-rank", "4", "--beta", "0.1", "--loss", "sigmoid,sft", "--loss-weights", "1,0.5",
+            "--learning-rate", "1e-4", "--batch-size", "1", "--max-length", "96", "--max-steps", "6", "--save-every", "100",
+        ]
+        // Interrupted after its first step: it checkpoints and exits 130.
+        let process = Process()
+        process.executableURL = TemperProcess.executable
+        process.arguments = arguments
+        process.standardOutput = FileHandle.nullDevice
+        let errors = Pipe()
+        process.standardError = errors
+        try process.run()
+        let metrics = output.appendingPathComponent("metrics.jsonl")
+        let deadline = Date().addingTimeInterval(300)
+        while Date() < deadline, ((try? String(contentsOf: metrics, encoding: .utf8)) ?? "").isEmpty { Thread.sleep(forTimeInterval: 0.2) }
+        process.interrupt()
+        let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130, "\(log)")
+        #expect(log.contains("resume with --resume"))
+        let checkpoints = try FileManager.default.contentsOfDirectory(atPath: output.appendingPathComponent("checkpoints").path)
+        #expect(checkpoints.count == 1 && checkpoints[0].hasPrefix("step-"))
+        #expect(!FileManager.default.fileExists(atPath: output.appendingPathComponent("adapter_model.safetensors").path))
+
+        let resumed = try TemperProcess.run(arguments + ["--resume"])
+        #expect(resumed.exitCode == 0, "\(resumed.standardError)")
+        #expect(resumed.standardError.contains("resumed from step-"))
+        #expect(resumed.standardError.contains("rewards/accuracies"))
+        let records = try String(contentsOf: metrics, encoding: .utf8).split(separator: "\n")
+            .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+        #expect(records.compactMap { $0["step"] as? Int } == [1, 2, 3, 4, 5, 6])
+        #expect(records.allSatisfy { $0["rewards/margins"] is Double && $0["logits/chosen"] is Double })
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("adapter_config.json"))) as? [String: Any]
+        #expect(config?["r"] as? Int == 4)
+    }
+
+    @Test func badInputsAreClearErrors() throws {
+        let unknownLoss = try TemperProcess.run(["dpo", "--model", "m", "--data", "d.jsonl", "--output", "o", "--max-steps", "1", "--loss", "sigmod"])
+        #expect(unknownLoss.exitCode == 2)
+        #expect(unknownLoss.standardError.contains("--loss"))
+        #expect(unknownLoss.standardError.contains("got 'sigmod'") && unknownLoss.standardError.contains("sigmoid_norm"))
+        let weights = try TemperProcess.run(["dpo", "--model", "m", "--data", "d.jsonl", "--output", "o", "--max-steps", "1", "--loss", "sigmoid,sft", "--loss-weights", "1"])
+        #expect(weights.exitCode == 2)
+        #expect(weights.standardError.contains("recipe field 'loss_weights': must have one weight per loss type"))
+
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("temper-dpo-bad-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: root) }
+        let model = root.appendingPathComponent("smollm2")
+        #expect(try TemperProcess.run(["convert", "--from", ModelCLITests.gguf.path, "--to", model.path]).exitCode == 0)
+        let data = root.appendingPathComponent("bad.jsonl")
+        try """
+            {"prompt": "a", "chosen": "b", "rejected": "c"}
+            {"prompt": "a", "chosen": "b"}
+            {"prompt": "a", "chosen": "same", "rejected": "same"}
+            """.write(to: data, atomically: true, encoding: .utf8)
+        let bad = try TemperProcess.run(["dpo", "--model", model.path, "--data", data.path, "--output", root.appendingPathComponent("o").path, "--max-steps", "1"])
+        #expect(bad.exitCode == 1)
+        #expect(bad.standardError.contains("\(data.path):2: missing field 'rejected'"))
+        #expect(bad.standardError.contains("\(data.path):3: chosen and rejected are the same"))
+    }
+}

@@ -111,6 +111,31 @@ struct DPOTrainingTests {
         #expect(Swift.abs((record["loss"] as? Double ?? 0) - Foundation.log(2.0)) < 1e-5)
     }
 
+    @Test("full fine-tuning: a frozen (bf16) reference copy, the output is a model folder")
+    func fullFineTuning() throws {
+        let model = try TinyModel.folder()
+        let output = FileManager.default.temporaryDirectory.appendingPathComponent("temper-dpo-full-\(UUID())")
+        defer {
+            try? FileManager.default.removeItem(at: model)
+            try? FileManager.default.removeItem(at: output)
+        }
+        var full = recipe(model: model, output: output, steps: 2)
+        full.method = .full
+        full.referenceDType = .bfloat16
+        full.learningRate = 1e-3
+        var lines: [String] = []
+        let summary = try DPOTrainer(recipe: full, log: { lines.append($0) }).run()
+        #expect(lines.contains("reference: a frozen copy of the starting model"))
+        let losses = try Self.losses(output)
+        #expect(losses.count == 2 && summary.trainableParameters == summary.totalParameters)
+        // bf16 projections in the reference: not exactly the policy's start, but within rounding.
+        #expect(Swift.abs(losses[0] - Foundation.log(2.0)) < 1e-2)
+        let trained = try CausalLanguageModel.load(directory: output)
+        let base = try CausalLanguageModel.load(directory: model)
+        let name = "model.layers.0.mlp.down_proj.weight"
+        #expect((trained.parameters()[name]! - base.parameters()[name]!).abs().max().item(Float.self) > 0)
+    }
+
     @Test("recipes: DPO fields from YAML, loss types checked with the allowed values, TRL's restrictions")
     func recipes() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("temper-dpo-recipe-\(UUID())")
