@@ -61,14 +61,6 @@ public struct DPORecipe: MethodRecipe, Equatable {
         let top = try decoder.container(keyedBy: TrainingRecipe.CodingKeys.self)
         if !top.contains(.learningRate) { core.learningRate = defaults.core.learningRate }
         if !top.contains(.maxLength) { core.maxLength = defaults.core.maxLength }
-        func choice<T: RecipeChoice>(_ key: CodingKeys, _ fallback: T) throws -> T {
-            guard let raw = try c.decodeIfPresent(String.self, forKey: key) else { return fallback }
-            guard let value = T(rawValue: raw) else {
-                throw DecodingError.dataCorrupted(.init(
-                    codingPath: c.codingPath + [key], debugDescription: "must be one of \(T.allowed); got '\(raw)'"))
-            }
-            return value
-        }
         beta = try c.decodeIfPresent(Float.self, forKey: .beta) ?? beta
         if let single = try? c.decode(String.self, forKey: .lossType) {
             lossType = try single.split(separator: ",").map { try Self.lossType(String($0), codingPath: c.codingPath) }
@@ -80,7 +72,7 @@ public struct DPORecipe: MethodRecipe, Equatable {
         discopopTau = try c.decodeIfPresent(Float.self, forKey: .discopopTau) ?? discopopTau
         ldAlpha = try c.decodeIfPresent(Float.self, forKey: .ldAlpha)
         useWeighting = try c.decodeIfPresent(Bool.self, forKey: .useWeighting) ?? useWeighting
-        fDivergenceType = try choice(.fDivergenceType, fDivergenceType)
+        fDivergenceType = try c.decodeChoice(.fDivergenceType, fDivergenceType)
         fAlphaDivergenceCoef = try c.decodeIfPresent(Float.self, forKey: .fAlphaDivergenceCoef) ?? fAlphaDivergenceCoef
         maxPromptLength = try c.decodeIfPresent(Int.self, forKey: .maxPromptLength)
         maxCompletionLength = try c.decodeIfPresent(Int.self, forKey: .maxCompletionLength)
@@ -92,7 +84,7 @@ public struct DPORecipe: MethodRecipe, Equatable {
             truncationMode = mode
         }
         precomputeRefLogps = try c.decodeIfPresent(Bool.self, forKey: .precomputeRefLogps) ?? precomputeRefLogps
-        referenceDType = try choice(.referenceDType, referenceDType)
+        referenceDType = try c.decodeChoice(.referenceDType, referenceDType)
         columns = try c.decodeIfPresent(PreferenceColumns.self, forKey: .columns) ?? columns
     }
 
@@ -236,27 +228,12 @@ public final class DPOTrainer {
                                   at: output, fingerprint: fingerprint(), log: log)
             : nil
 
-        let checkpointer = Checkpointer(output: output, keep: recipe.keepCheckpoints)
-        let identity = recipe.core.checkpointIdentity
-        let checkpoint = resume ? checkpointer.latest : nil
-        let state = try checkpoint.map { try checkpointer.state(of: $0, identity: identity) }
+        let run = try TrainingRun(core: recipe.core, recipeJSON: try recipe.jsonData(), prepared: prepared, resume: resume, log: log)
         var loader = try PreferenceLoader(
             pairs: dataset.train, batchSize: recipe.batchSize, maxLength: recipe.maxLength,
             truncationMode: recipe.truncationMode, shuffle: true, seed: recipe.seed,
-            padTokenID: DataLoader.padTokenID(for: lm.tokenizer), cursor: state?.cursor ?? DataCursor())
-        let stepsPerEpoch = max(1, loader.batchesPerEpoch / recipe.gradAccum)
-        let totalSteps = recipe.maxSteps ?? max(1, Int((Float(stepsPerEpoch) * (recipe.epochs ?? 1)).rounded(.up)))
-        let trainStep = TrainStep(
-            model: network, trainableNames: prepared.trainableNames, optimizer: recipe.core.makeOptimizer(),
-            maxGradientNorm: recipe.maxGradNorm, dropoutSeed: recipe.lora.dropout > 0 ? recipe.seed : nil)
-        try writeFileAtomically(try recipe.jsonData(), to: output.appendingPathComponent("recipe.json"))
-        if let checkpoint, let state {
-            try checkpointer.restore(checkpoint, state: state, model: network, optimizer: &trainStep.optimizer)
-            log("resumed from \(checkpoint.lastPathComponent) at step \(state.step)")
-        }
-        let eventLog = try TrainingEventLog(
-            output: output, resumedStep: state?.step, logEvery: recipe.logEvery,
-            progressMetrics: ["rewards/accuracies", "rewards/margins"], log: log)
+            padTokenID: DataLoader.padTokenID(for: lm.tokenizer), cursor: run.cursor)
+        let (stepsPerEpoch, totalSteps) = run.totalSteps(batchesPerEpoch: loader.batchesPerEpoch)
         log("training \(totalSteps) steps (\(stepsPerEpoch) per epoch), \(recipe.batchSize) pairs per micro-batch, grad accum \(recipe.gradAccum), loss \(recipe.lossType.map(\.rawValue).joined(separator: "+")) beta \(recipe.beta)")
 
         let objective = DPOObjective(settings: recipe.lossSettings)
@@ -272,32 +249,14 @@ public final class DPOTrainer {
             }
             return dpo
         }
-        var loop = TrainingLoop(
-            trainStep: trainStep, objective: objective,
-            schedule: LearningRateSchedule(kind: recipe.schedule, peak: recipe.learningRate, warmupSteps: recipe.warmupSteps, totalSteps: totalSteps),
-            gradientAccumulation: recipe.gradAccum, evalEvery: recipe.evalEvery, saveEvery: recipe.saveEvery,
+        return try run.train(
+            objective, totalSteps: totalSteps, start: start, progressMetrics: ["rewards/accuracies", "rewards/margins"],
             nextMicroBatch: { try loader.next().map { try withReference($0, eval: false) } },
-            tokenCounts: { ($0.tokens.tokenCount, $0.tokens.trainedTokenCount) }, epoch: { loader.cursor.epoch },
+            tokenCounts: { ($0.tokens.tokenCount, $0.tokens.trainedTokenCount) }, cursor: { loader.cursor },
             evaluate: dataset.eval.isEmpty ? nil : { [self] _ in
                 try evaluate(objective, network, dataset.eval, lm: lm) { try withReference($0, eval: true) }
             },
-            saveCheckpoint: { step, _ in
-                try checkpointer.save(
-                    CheckpointState(step: step, cursor: loader.cursor, optimizerStep: trainStep.optimizer.step, identity: identity),
-                    model: network, trainableNames: prepared.trainableNames, optimizer: trainStep.optimizer)
-            },
-            cancellation: cancellation)
-        let finished = try loop.run(from: state?.step ?? 0) { event in
-            try eventLog.handle(event)
-            events?(event)
-        }
-        if !finished.cancelled { try prepared.saveOutputs(recipe.core, to: output) }
-        return TrainingSummary(
-            steps: finished.steps, firstLoss: eventLog.firstLoss, lastLoss: eventLog.lastLoss, finalEval: eventLog.lastEval,
-            trainableParameters: prepared.report.trainableParameters, totalParameters: prepared.report.totalParameters,
-            tokensPerSecond: Double(eventLog.tokens) / max(finished.seconds, 1e-9),
-            trainedTokensPerSecond: Double(eventLog.trainedTokens) / max(finished.seconds, 1e-9),
-            seconds: Date().timeIntervalSince(start), cancelled: finished.cancelled, output: output)
+            cancellation: cancellation, events: events)
     }
 
     func encoder(_ lm: LanguageModel) -> PreferenceEncoder {

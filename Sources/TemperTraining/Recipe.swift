@@ -73,6 +73,18 @@ public enum OptimizerKind: String, RecipeChoice {
 
 extension LearningRateSchedule.Kind: RecipeChoice {}
 
+extension KeyedDecodingContainer {
+    /// An enum field by its raw value (absent: `fallback`); the error lists the allowed values.
+    func decodeChoice<T: RecipeChoice>(_ key: Key, _ fallback: T) throws -> T {
+        guard let raw = try decodeIfPresent(String.self, forKey: key) else { return fallback }
+        guard let value = T(rawValue: raw) else {
+            throw DecodingError.dataCorrupted(.init(
+                codingPath: codingPath + [key], debugDescription: "must be one of \(T.allowed); got '\(raw)'"))
+        }
+        return value
+    }
+}
+
 /// What every method's recipe shares: model, data, output, method and adapters, optimizer,
 /// schedule, batch, checkpointing, seed. Field names are snake_case in files; a method's recipe
 /// (``SFTRecipe``, ``DPORecipe``) adds its own fields beside these at the top level.
@@ -138,15 +150,6 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
         func value<T: Decodable>(_ key: CodingKeys, _ fallback: T) throws -> T {
             try c.decodeIfPresent(T.self, forKey: key) ?? fallback
         }
-        /// An enum field by its raw value; the error lists the allowed values.
-        func choice<T: RecipeChoice>(_ key: CodingKeys, _ fallback: T) throws -> T {
-            guard let raw = try c.decodeIfPresent(String.self, forKey: key) else { return fallback }
-            guard let value = T(rawValue: raw) else {
-                throw DecodingError.dataCorrupted(.init(
-                    codingPath: c.codingPath + [key], debugDescription: "must be one of \(T.allowed); got '\(raw)'"))
-            }
-            return value
-        }
         func list(_ key: CodingKeys) throws -> [String] {
             if let single = try? c.decode(String.self, forKey: key) { return [single] }
             return try value(key, [String]())
@@ -155,10 +158,10 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
         data = try list(.data)
         evalData = try list(.evalData)
         output = try value(.output, d.output)
-        method = try choice(.method, d.method)
+        method = try c.decodeChoice(.method, d.method)
         lora = try value(.lora, d.lora)
         adapter = try c.decodeIfPresent(String.self, forKey: .adapter)
-        quantization = try choice(.quantization, d.quantization)
+        quantization = try c.decodeChoice(.quantization, d.quantization)
         // quant_bits: 4 | 8, the older spelling of quantization.
         if let bits = try c.decodeIfPresent(Int.self, forKey: .quantBits) {
             guard bits == 4 || bits == 8 else {
@@ -168,15 +171,15 @@ public struct TrainingRecipe: Codable, Sendable, Equatable {
             quantization = bits == 4 ? .nf4 : .int8
         }
         doubleQuantization = try value(.doubleQuantization, d.doubleQuantization)
-        frozenDType = try choice(.frozenDType, d.frozenDType)
-        optimizer = try choice(.optimizer, d.optimizer)
+        frozenDType = try c.decodeChoice(.frozenDType, d.frozenDType)
+        optimizer = try c.decodeChoice(.optimizer, d.optimizer)
         learningRate = try value(.learningRate, d.learningRate)
         beta1 = try value(.beta1, d.beta1)
         beta2 = try value(.beta2, d.beta2)
         adamEps = try value(.adamEps, d.adamEps)
         weightDecay = try value(.weightDecay, d.weightDecay)
         maxGradNorm = try value(.maxGradNorm, d.maxGradNorm)
-        schedule = try choice(.schedule, d.schedule)
+        schedule = try c.decodeChoice(.schedule, d.schedule)
         warmupSteps = try value(.warmupSteps, d.warmupSteps)
         batchSize = try value(.batchSize, d.batchSize)
         gradAccum = try value(.gradAccum, d.gradAccum)

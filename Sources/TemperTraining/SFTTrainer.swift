@@ -115,50 +115,16 @@ public final class SFTTrainer {
             tokenizer: lm.tokenizer, chatTemplate: lm.chatTemplate)
         log(dataset.report.summary)
 
-        let checkpointer = Checkpointer(output: output, keep: recipe.keepCheckpoints)
-        let identity = recipe.core.checkpointIdentity
-        let checkpoint = resume ? checkpointer.latest : nil
-        let state = try checkpoint.map { try checkpointer.state(of: $0, identity: identity) }
-        var loader = try makeLoader(dataset.train, lm: lm, shuffle: true, cursor: state?.cursor ?? DataCursor())
-        let stepsPerEpoch = max(1, loader.batchesPerEpoch / recipe.gradAccum)
-        let totalSteps = recipe.maxSteps ?? max(1, Int((Float(stepsPerEpoch) * (recipe.epochs ?? 1)).rounded(.up)))
-        let trainStep = TrainStep(
-            model: network, trainableNames: prepared.trainableNames, optimizer: recipe.core.makeOptimizer(),
-            maxGradientNorm: recipe.maxGradNorm, dropoutSeed: recipe.lora.dropout > 0 ? recipe.seed : nil)
-
-        try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        try writeFileAtomically(try recipe.jsonData(), to: output.appendingPathComponent("recipe.json"))
-        if let checkpoint, let state {
-            try checkpointer.restore(checkpoint, state: state, model: network, optimizer: &trainStep.optimizer)
-            log("resumed from \(checkpoint.lastPathComponent) at step \(state.step)")
-        }
-        let eventLog = try TrainingEventLog(output: output, resumedStep: state?.step, logEvery: recipe.logEvery, log: log)
+        let run = try TrainingRun(core: recipe.core, recipeJSON: try recipe.jsonData(), prepared: prepared, resume: resume, log: log)
+        var loader = try makeLoader(dataset.train, lm: lm, shuffle: true, cursor: run.cursor)
+        let (stepsPerEpoch, totalSteps) = run.totalSteps(batchesPerEpoch: loader.batchesPerEpoch)
         log("training \(totalSteps) steps (\(stepsPerEpoch) per epoch), batch \(recipe.batchSize) × \(recipe.maxLength) tokens, grad accum \(recipe.gradAccum)")
-
-        var loop = TrainingLoop(
-            trainStep: trainStep, objective: SFTObjective(trainsOutputWeight: prepared.trainableNames.contains(network.outputWeightName)),
-            schedule: LearningRateSchedule(kind: recipe.schedule, peak: recipe.learningRate, warmupSteps: recipe.warmupSteps, totalSteps: totalSteps),
-            gradientAccumulation: recipe.gradAccum, evalEvery: recipe.evalEvery, saveEvery: recipe.saveEvery,
-            nextMicroBatch: { loader.next().map(TokenBatch.init) },
-            tokenCounts: { ($0.tokenCount, $0.trainedTokenCount) }, epoch: { loader.cursor.epoch },
+        return try run.train(
+            SFTObjective(trainsOutputWeight: prepared.trainableNames.contains(network.outputWeightName)),
+            totalSteps: totalSteps, start: start, nextMicroBatch: { loader.next().map(TokenBatch.init) },
+            tokenCounts: { ($0.tokenCount, $0.trainedTokenCount) }, cursor: { loader.cursor },
             evaluate: dataset.eval.isEmpty ? nil : { [self] _ in try evaluate(network, dataset.eval, lm: lm) },
-            saveCheckpoint: { step, _ in
-                try checkpointer.save(
-                    CheckpointState(step: step, cursor: loader.cursor, optimizerStep: trainStep.optimizer.step, identity: identity),
-                    model: network, trainableNames: prepared.trainableNames, optimizer: trainStep.optimizer)
-            },
-            cancellation: cancellation)
-        let finished = try loop.run(from: state?.step ?? 0) { event in
-            try eventLog.handle(event)
-            events?(event)
-        }
-        if !finished.cancelled { try prepared.saveOutputs(recipe.core, to: output) }
-        return TrainingSummary(
-            steps: finished.steps, firstLoss: eventLog.firstLoss, lastLoss: eventLog.lastLoss, finalEval: eventLog.lastEval,
-            trainableParameters: prepared.report.trainableParameters, totalParameters: prepared.report.totalParameters,
-            tokensPerSecond: Double(eventLog.tokens) / max(finished.seconds, 1e-9),
-            trainedTokensPerSecond: Double(eventLog.trainedTokens) / max(finished.seconds, 1e-9),
-            seconds: Date().timeIntervalSince(start), cancelled: finished.cancelled, output: output)
+            cancellation: cancellation, events: events)
     }
 
     /// Batches of the recipe's shape: shuffled by the recipe's seed for training, one pass in

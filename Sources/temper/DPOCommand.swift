@@ -70,11 +70,7 @@ struct DPOCommand: ParsableCommand {
         let recipe = try resolvedRecipe()
         let cancellation = TrainingProcess.prepare(gradientCheckpointing: recipe.gradientCheckpointing)
         let summary = try DPOTrainer(recipe: recipe, log: log).run(resume: training.resume, cancellation: cancellation)
-        guard !summary.cancelled else { throw ExitCode(130) }
-        log(String(
-            format: "done: %d steps in %@, loss %.4f -> %.4f%@; wrote %@",
-            summary.steps, formatDuration(summary.seconds), summary.firstLoss ?? .nan, summary.lastLoss ?? .nan,
-            summary.finalEval["eval_rewards/accuracies"].map { String(format: ", eval reward accuracy %.3f", $0) } ?? "",
-            summary.output.path))
+        try TrainingProcess.finish(
+            summary, summary.finalEval["eval_rewards/accuracies"].map { String(format: ", eval reward accuracy %.3f", $0) } ?? "")
     }
 }

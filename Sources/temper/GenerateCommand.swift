@@ -14,6 +14,7 @@ struct SamplingOptions: ParsableArguments {
     @Option(help: "Drop tokens below min-p × the top probability (0 = off).") var minP: Float = 0
     @Option(help: "Repetition penalty (1 = off).") var repetitionPenalty: Float = 1
     @Option(help: "Random seed for sampling.") var seed: UInt64 = 0
+    @Option(help: "A LoRA adapter folder (PEFT format) to apply.") var adapter: String?
     @Option(parsing: .singleValue, help: "Stop when this text appears (repeatable).") var stop: [String] = []
 
     func validate() throws {
@@ -23,6 +24,13 @@ struct SamplingOptions: ParsableArguments {
         guard topP > 0 && topP <= 1 else { throw ValidationError("--top-p must be in (0, 1], got \(topP)") }
         guard minP >= 0 && minP < 1 else { throw ValidationError("--min-p must be in [0, 1), got \(minP)") }
         guard repetitionPenalty > 0 else { throw ValidationError("--repetition-penalty must be positive") }
+    }
+
+    /// The model folder with the adapter, if one was given, applied.
+    func load(_ model: String) throws -> LanguageModel {
+        let lm = try LanguageModel.load(directory: URL(fileURLWithPath: model))
+        if let adapter { _ = try PEFTAdapter.load(into: lm.network, from: URL(fileURLWithPath: adapter)) }
+        return lm
     }
 
     var parameters: GenerationParameters {
@@ -47,7 +55,7 @@ struct GenerateCommand: ParsableCommand {
     @OptionGroup var sampling: SamplingOptions
 
     func run() throws {
-        let lm = try LanguageModel.load(directory: URL(fileURLWithPath: model))
+        let lm = try sampling.load(model)
         let ids: [Int]
         if chat {
             var messages: [LanguageModel.Message] = []
@@ -108,7 +116,7 @@ struct ChatCommand: ParsableCommand {
     @OptionGroup var sampling: SamplingOptions
 
     func run() throws {
-        let lm = try LanguageModel.load(directory: URL(fileURLWithPath: model))
+        let lm = try sampling.load(model)
         guard lm.chatTemplate != nil else {
             throw ValidationError("\(model) has no chat template (tokenizer_config.json chat_template or chat_template.jinja)")
         }

@@ -29,12 +29,8 @@ struct SFTCommand: ParsableCommand {
     func run() throws {
         let recipe = try resolvedRecipe()
         let cancellation = TrainingProcess.prepare(gradientCheckpointing: recipe.gradientCheckpointing)
-        let summary = try SFTTrainer(recipe: recipe, log: log).run(resume: training.resume, cancellation: cancellation)
-        guard !summary.cancelled else { throw ExitCode(130) }
-        log(String(
-            format: "done: %d steps in %@, loss %.4f -> %.4f, %.0f tok/s; wrote %@",
-            summary.steps, formatDuration(summary.seconds), summary.firstLoss ?? .nan, summary.lastLoss ?? .nan,
-            summary.tokensPerSecond, summary.output.path))
+        try TrainingProcess.finish(
+            try SFTTrainer(recipe: recipe, log: log).run(resume: training.resume, cancellation: cancellation))
     }
 }
 

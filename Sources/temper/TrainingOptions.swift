@@ -111,5 +111,15 @@ enum TrainingProcess {
         return flag
     }
 
+    /// The run's last line; a cancelled run exits with 130 (its checkpoint is written).
+    static func finish(_ summary: TrainingSummary, _ detail: String = "") throws {
+        guard !summary.cancelled else { throw ExitCode(130) }
+        log(String(
+            format: "done: %d steps in %@, loss %.4f -> %.4f, %.0f tok/s%@; wrote %@",
+            summary.steps, formatDuration(summary.seconds), summary.firstLoss ?? .nan, summary.lastLoss ?? .nan,
+            summary.tokensPerSecond, detail, summary.output.path))
+    }
+
+    // Written once at start, before any signal can arrive; kept so the sources stay alive.
     nonisolated(unsafe) static var signalSources: [any DispatchSourceSignal] = []
 }

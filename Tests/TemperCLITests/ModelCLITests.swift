@@ -92,6 +92,12 @@ import Testing
         #expect(records.allSatisfy { $0["rewards/margins"] is Double && $0["logits/chosen"] is Double })
         let config = try JSONSerialization.jsonObject(with: Data(contentsOf: output.appendingPathComponent("adapter_config.json"))) as? [String: Any]
         #expect(config?["r"] as? Int == 4)
+        // The trained adapter applies at generation.
+        let answer = try TemperProcess.run([
+            "generate", "--model", model.path, "--adapter", output.path, "--chat", "--prompt", "What is 2 + 2?", "--max-tokens", "8",
+        ])
+        #expect(answer.exitCode == 0, "\(answer.standardError)")
+        #expect(!answer.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
     }
 
     @Test func badInputsAreClearErrors() throws {
