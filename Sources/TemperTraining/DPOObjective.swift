@@ -91,12 +91,15 @@ public struct DPOObjective: Objective {
         let chosen = outputs.sequence[0..<p], rejected = outputs.sequence[p...]
         let counts = Tensor(batch.completionTokens.map(Float.init), shape: [2 * p])
         let chosenTokens = counts[0..<p], rejectedTokens = counts[p...]
-        let chosenNLL = -outputs.perToken[0..<p].sum() / Double(max(1, batch.completionTokens.prefix(p).reduce(0, +)))
+        let chosenCount = Double(max(1, batch.completionTokens.prefix(p).reduce(0, +)))
+        let rejectedCount = Double(max(1, batch.completionTokens.suffix(p).reduce(0, +)))
+        let chosenNLL = -outputs.perToken[0..<p].sum() / chosenCount
+        // 1 on each row's completion targets: [2P, T].
+        let mask = (batch.tokens.targets .!= Double(ignoredLabel)).asType(.float32).reshaped(2 * p, -1)
         var pairWeights: Tensor?
         if settings.useWeighting {
             let logSumSquares = Self.logSumSquaredProbabilities(outputs.hidden, model.outputWeight)
                 .reshaped(2 * p, -1)
-            let mask = (batch.tokens.targets .!= Double(ignoredLabel)).asType(.float32).reshaped(2 * p, -1)
             let aligned = ((outputs.perToken.stoppedGradient() - logSumSquares) * mask).sum(axis: 1)
             let rowWeights = (aligned / maximum(counts, Tensor(Float(1)))).exp()
             pairWeights = rowWeights[0..<p] * rowWeights[p...]
@@ -114,10 +117,7 @@ public struct DPOObjective: Objective {
         // the positions: hidden · mean of the LM head's rows, with no [N, V] logits built.
         let meanLogits = outputs.hidden.stoppedGradient().matmul(model.outputWeight.stoppedGradient().mean(axis: 0))
             .reshaped(2 * p, -1)
-        let mask = (batch.tokens.targets .!= Double(ignoredLabel)).asType(.float32).reshaped(2 * p, -1)
-        let positionLogits = (meanLogits * mask)
-        let chosenCount = Double(max(1, batch.completionTokens.prefix(p).reduce(0, +)))
-        let rejectedCount = Double(max(1, batch.completionTokens.suffix(p).reduce(0, +)))
+        let positionLogits = meanLogits * mask
         let metrics: [String: Tensor] = [
             "rewards/chosen": chosenRewards.mean(),
             "rewards/rejected": rejectedRewards.mean(),
