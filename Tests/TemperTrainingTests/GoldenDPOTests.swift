@@ -153,5 +153,26 @@ struct GoldenDPOTests {
             }
         }
     }
-}
 
+    @Test("gradient accumulation: two micro-batches of one pair equal one batch of two", arguments: models)
+    func accumulation(model name: String) throws {
+        let c = try Case(name)
+        let model = try c.policy()
+        let objective = DPOObjective(settings: c.settings("sigmoid"))
+        let loader = try PreferenceLoader(pairs: c.pairs, batchSize: 2, maxLength: nil, shuffle: false, padTokenID: 0)
+        func batch(_ indices: [Int]) throws -> DPOBatch {
+            var batch = DPOBatch(loader.makeBatch(indices), ldAlpha: nil)
+            (batch.referenceChosen, batch.referenceRejected) = try DPOReference.adaptersDisabled.logProbs(model, batch)
+            return batch
+        }
+        let names = model.loraParameters.keys.sorted()
+        let step = TrainStep(model: model, trainableNames: names, optimizer: AdamW())
+        let whole = step.gradients(objective, microBatches: [try batch([0, 1])])
+        let split = step.gradients(objective, microBatches: [try batch([0]), try batch([1])])
+        Self.expectNear(Double(split.loss.item(Float.self)), Double(whole.loss.item(Float.self)), "\(name) loss")
+        Self.expectNear(
+            Double(split.metrics["rewards/margins"]!.item(Float.self)), Double(whole.metrics["rewards/margins"]!.item(Float.self)),
+            "\(name) rewards/margins")
+        for name in names { Self.expectClose(split.gradients[name]!, whole.gradients[name]!, "accumulated grad \(name)") }
+    }
+}
