@@ -498,6 +498,11 @@ int tmx_kernel_lora_linear(tmx_array* out, tmx_array x, tmx_array weight, tmx_ar
   TMX_TRY(*out = wrap(temper::kernels::lora_linear(x->a, weight->a, optional(bias), a->a, b->a, scale,
                                                    optional(dropped_input), dropout, dropout_seed)))
 }
+int tmx_kernel_quantized_linear(tmx_array* out, tmx_array x, tmx_array codes, tmx_array scales, tmx_array mins,
+                                tmx_array bias, int bits, int group_size, int instruction_set) {
+  TMX_TRY(*out = wrap(temper::kernels::quantized_linear(x->a, codes->a, scales->a, optional(mins), optional(bias), bits,
+                                                        group_size, instruction_set)))
+}
 int tmx_kernel_thread_count(void) { return temper::kernels::thread_count(); }
 char* tmx_openblas_core(void) { return strdup(temper::kernels::openblas_core().c_str()); }
 

@@ -90,6 +90,18 @@ public struct KernelBenchmark {
         // Optimizer and dequantization are not differentiated: [tensors, rows, columns].
         cases.append(Case(op: "adamw", model: "SmolLM2-135M", shape: [12, 576, 1536], backward: false, repeats: 5))
         cases.append(Case(op: "nf4_dequantize", model: "Qwen2.5-0.5B", shape: [1, 896, 4864], backward: false, repeats: 5))
+        // Weight-only quantized products at decode shapes, [N, in, out], against MLX dequantizing
+        // then multiplying; then one decode step's products ([N]), against float32 Kernels.linear.
+        for format in ["int8", "q4"] {
+            for rows in [1, 8] {
+                for (input, output) in [(576, 1536), (1536, 576), (576, 49152)] {
+                    cases.append(Case(op: "quantized_linear_\(format)", model: "SmolLM2-135M", shape: [rows, input, output], backward: false, repeats: 5))
+                }
+            }
+            for rows in [1, 8] {
+                cases.append(Case(op: "quantized_decode_\(format)", model: "SmolLM2-135M", shape: [rows], backward: false, repeats: 5))
+            }
+        }
         return cases
     }
 
@@ -125,6 +137,15 @@ public struct KernelBenchmark {
             return [Random.uniform([count / 2], low: 0, high: 255, key: Random.key(1)).asType(.uint8),
                     Random.uniform([count / 64], low: 0.5, high: 2, key: Random.key(2))]
         }
+        if item.op.hasPrefix("quantized_") {
+            let format: WeightOnlyQuantizedMatrix.Format = item.op.hasSuffix("q4") ? .q4 : .int8
+            return quantizedProducts(item).enumerated().flatMap { index, product -> [Tensor] in
+                let keys = Random.split(Random.key(UInt64(index)), count: 2)
+                let w = Random.normal([product.output, product.input], standardDeviation: 0.02, key: keys[0])
+                let q = WeightOnlyQuantizedMatrix(quantizing: w, format: format)
+                return [Random.normal([item.shape[0], product.input], key: keys[1]), w, q.codes, q.scales] + (q.mins.map { [$0] } ?? [])
+            }
+        }
         if item.op == "attention" {
             let (b, h, hkv, t, dh) = (item.shape[0], item.shape[1], item.shape[2], item.shape[3], item.shape[4])
             return [Random.normal([b, h, t, dh], key: Random.key(1)), Random.normal([b, hkv, t, dh], key: Random.key(2)),
@@ -145,8 +166,34 @@ public struct KernelBenchmark {
         return (0..<implementations(item.op).arity).map { Random.normal(item.shape, key: Random.key(UInt64($0 + 1))) }
     }
 
+    /// The (in, out) of a quantized case's products: the case's own, or those of one SmolLM2-135M
+    /// decode step (q, k, v, o, gate, up, down in each of 30 layers, then the LM head).
+    static func quantizedProducts(_ item: Case) -> [(input: Int, output: Int)] {
+        if item.op.hasPrefix("quantized_linear") { return [(item.shape[1], item.shape[2])] }
+        let layer = [(576, 576), (576, 192), (576, 192), (576, 576), (576, 1536), (576, 1536), (1536, 576)]
+        return Array([[(input: Int, output: Int)]](repeating: layer, count: 30).joined()) + [(576, 49152)]
+    }
+
     /// Ours and MLX's composition for a case, each mapping the inputs to the outputs to evaluate.
     static func workloads(_ item: Case) -> (temper: ([Tensor]) -> [Tensor], mlx: ([Tensor]) -> [Tensor]) {
+        if item.op.hasPrefix("quantized_") {
+            // Inputs per product: x, the float32 weight, codes, scales (and the q4 mins).
+            let format: WeightOnlyQuantizedMatrix.Format = item.op.hasSuffix("q4") ? .q4 : .int8
+            let stride = format == .q4 ? 5 : 4
+            let products = quantizedProducts(item)
+            func quantized(_ x: [Tensor], _ index: Int) -> WeightOnlyQuantizedMatrix {
+                let at = index * stride
+                return WeightOnlyQuantizedMatrix(format: format, codes: x[at + 2], scales: x[at + 3], mins: format == .q4 ? x[at + 4] : nil,
+                                                 shape: [products[index].output, products[index].input])
+            }
+            let temper: ([Tensor]) -> [Tensor] = { x in products.indices.map { Kernels.quantizedLinear(x[$0 * stride], weights: quantized(x, $0)) } }
+            // A decode step compares with the float32 weights (Kernels.linear); a single product
+            // with MLX dequantizing the weight and multiplying.
+            if item.op.hasPrefix("quantized_decode") {
+                return (temper, { x in products.indices.map { Kernels.linear(x[$0 * stride], weight: x[$0 * stride + 1]) } })
+            }
+            return (temper, { x in products.indices.map { Kernels.referenceQuantizedLinear(x[$0 * stride], weights: quantized(x, $0)) } })
+        }
         switch item.op {
         case "linear_cross_entropy":
             let targets = Random.uniform([item.shape[0]], low: 0, high: Float(item.shape[2]), key: Random.key(3)).asType(.int32)

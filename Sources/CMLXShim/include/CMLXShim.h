@@ -211,6 +211,10 @@ int tmx_kernel_dense_linear(tmx_array* out, tmx_array x, tmx_array weight, tmx_a
 /// dropout > 0 drops x inside the kernel with the mask tmx_kernel_dropout draws for dropout_seed.
 int tmx_kernel_lora_linear(tmx_array* out, tmx_array x, tmx_array weight, tmx_array bias, tmx_array a, tmx_array b,
                            float scale, tmx_array dropped_input, float dropout, uint64_t dropout_seed);
+/// y = x·dequant(W)ᵀ (+ bias) for weight-only quantized W (bits 8: int8 codes, scales; bits 4: uint8
+/// nibble codes, scales, mins); null mins/bias are absent. instruction_set: -1 widest, 0 portable, 1 AVX2, 2 AVX-512.
+int tmx_kernel_quantized_linear(tmx_array* out, tmx_array x, tmx_array codes, tmx_array scales, tmx_array mins,
+                                tmx_array bias, int bits, int group_size, int instruction_set);
 int tmx_kernel_thread_count(void);
 /// The kernel set OpenBLAS runs; free with tmx_string_free.
 char* tmx_openblas_core(void);

@@ -1,0 +1,157 @@
+// y = x·dequant(W)ᵀ (+ b) for a weight-only quantized W, for inference at decode shapes (a few rows
+// of x). Composed from MLX ops the weight is first dequantized to float32 (four bytes written and
+// read again per element) and MLX's own quantized matmul runs at 2-4 GFLOPS on the CPU; here the
+// threads split the output rows and each reads its rows' codes once per call, widening them to
+// floats in registers for every row of x at once. Formats, per group of `group_size` consecutive
+// input elements of an output row: int8 codes q with a float32 scale (w ≈ scale·q), or 4-bit codes
+// q in 0..15, two per byte, low nibble first, with a float32 scale and min (w ≈ scale·q + min).
+#include "Common.h"
+#include "TemperKernels.h"
+
+namespace temper::kernels {
+
+#define TEMPER_BODIES "QuantizedLinearBodies.inc"
+#include "PerInstructionSet.inc"
+
+namespace {
+
+/// The build to run: the widest this CPU runs (capped by TEMPER_KERNEL_ISA), or a narrower one a
+/// caller asks for (0 portable, 1 AVX2, 2 AVX-512) to test each build on one machine.
+InstructionSet chosen_instruction_set(int requested) {
+  InstructionSet widest = kernel_instruction_set();
+  if (requested < 0 || requested > int(widest)) return widest;
+  return InstructionSet(requested);
+}
+
+template <class... Args>
+void permute_input(InstructionSet isa, Args... args) {
+  switch (isa) {
+#if defined(__x86_64__)
+    case InstructionSet::avx512: avx512::quantized_linear_permute(args...); return;
+    case InstructionSet::avx2: avx2::quantized_linear_permute(args...); return;
+#endif
+    default: portable::quantized_linear_permute(args...); return;
+  }
+}
+
+template <class... Args>
+void rows_kernel(InstructionSet isa, Args... args) {
+  switch (isa) {
+#if defined(__x86_64__)
+    case InstructionSet::avx512: avx512::quantized_linear_rows(args...); return;
+    case InstructionSet::avx2: avx2::quantized_linear_rows(args...); return;
+#endif
+    default: portable::quantized_linear_rows(args...); return;
+  }
+}
+
+/// A scratch buffer of at least `floats` on the stream thread, reused between calls.
+float* permuted_scratch(size_t floats) {
+  thread_local std::unique_ptr<float[]> buffer;
+  thread_local size_t capacity = 0;
+  if (capacity < floats) {
+    buffer.reset(new float[floats]);
+    capacity = floats;
+  }
+  return buffer.get();
+}
+
+/// Inputs: x [N, in] float32, codes (int8 [out, in] or uint8 [out, in/2]), scales [out, in/group],
+/// then mins [out, in/group] (4-bit) and optionally the bias [out]. Output: y [N, out].
+class QuantizedLinear : public mx::Primitive {
+ public:
+  QuantizedLinear(mx::Stream stream, int bits, int group_size, bool bias, int instruction_set)
+      : mx::Primitive(stream), bits_(bits), group_size_(group_size), bias_(bias), instruction_set_(instruction_set) {}
+
+  void eval_cpu(const std::vector<mx::array>& inputs, std::vector<mx::array>& outputs) override {
+    dispatch(stream(), inputs, outputs, [bits = bits_, group = size_t(group_size_), has_bias = bias_,
+                                         requested = instruction_set_](auto& in, auto& out) {
+      bool four_bit = bits == 4;
+      size_t rows = in[0].shape(0), width = in[0].shape(1), outputs_count = in[2].shape(0);
+      const float* x = in[0].template data<float>();
+      const uint8_t* codes = in[1].template data<uint8_t>();
+      const float* scales = in[2].template data<float>();
+      const float* mins = four_bit ? in[3].template data<float>() : nullptr;
+      const float* bias = has_bias ? in[four_bit ? 4 : 3].template data<float>() : nullptr;
+      float* y = out[0].template data<float>();
+      InstructionSet isa = chosen_instruction_set(requested);
+      if (four_bit) {
+        float* permuted = permuted_scratch(rows * width);
+        permute_input(isa, x, permuted, rows * width);
+        x = permuted;
+      }
+      parallel_for(outputs_count, row_grain(width * rows), [&](size_t begin, size_t end) {
+        rows_kernel(isa, x, codes, scales, mins, bias, y, rows, width, outputs_count, group, four_bit, begin, end);
+      });
+    });
+  }
+  void eval_gpu(const std::vector<mx::array>&, std::vector<mx::array>&) override { no_gpu(name()); }
+
+  std::vector<mx::array> vjp(const std::vector<mx::array>&, const std::vector<mx::array>&, const std::vector<int>&,
+                             const std::vector<mx::array>&) override {
+    throw std::invalid_argument(not_differentiable());
+  }
+  std::vector<mx::array> jvp(const std::vector<mx::array>&, const std::vector<mx::array>&,
+                             const std::vector<int>&) override {
+    throw std::invalid_argument(not_differentiable());
+  }
+  const char* name() const override { return "TemperQuantizedLinear"; }
+  bool is_equivalent(const mx::Primitive& other) const override {
+    auto& o = static_cast<const QuantizedLinear&>(other);
+    return bits_ == o.bits_ && group_size_ == o.group_size_ && bias_ == o.bias_ && instruction_set_ == o.instruction_set_;
+  }
+  std::vector<mx::Shape> output_shapes(const std::vector<mx::array>& inputs) override {
+    return {{inputs[0].shape(0), inputs[2].shape(0)}};
+  }
+
+ private:
+  static std::string not_differentiable() {
+    return "[TemperQuantizedLinear] is not differentiable: weight-only quantized products are for inference; "
+           "differentiate through the dequantized weight instead";
+  }
+  int bits_, group_size_;
+  bool bias_;
+  int instruction_set_;
+};
+
+}  // namespace
+
+mx::array quantized_linear(const mx::array& x, const mx::array& codes, const mx::array& scales,
+                           const std::optional<mx::array>& mins, const std::optional<mx::array>& bias, int bits,
+                           int group_size, int instruction_set) {
+  auto s = cpu_stream();
+  const std::string where = "[temper::kernels::quantized_linear] ";
+  if (bits != 8 && bits != 4) throw std::invalid_argument(where + "bits must be 8 or 4, got " + std::to_string(bits));
+  if (group_size <= 0 || group_size % 64 != 0) {
+    throw std::invalid_argument(where + "group_size must be a multiple of 64, got " + std::to_string(group_size));
+  }
+  if (x.ndim() != 2 || x.dtype() != mx::float32) throw std::invalid_argument(where + "expects a float32 x [N, in]");
+  int rows = x.shape(0), in = x.shape(1);
+  if (in % group_size != 0) {
+    throw std::invalid_argument(where + "x's width " + std::to_string(in) + " is not a multiple of the group size " +
+                                std::to_string(group_size));
+  }
+  if (scales.ndim() != 2 || scales.dtype() != mx::float32 || scales.shape(1) != in / group_size) {
+    throw std::invalid_argument(where + "expects float32 scales [out, in / group_size] for x's width " + std::to_string(in));
+  }
+  int out = scales.shape(0);
+  mx::Dtype code_type = bits == 8 ? mx::int8 : mx::uint8;
+  mx::Shape code_shape{out, bits == 8 ? in : in / 2};
+  if (codes.dtype() != code_type || codes.shape() != code_shape) {
+    throw std::invalid_argument(where + (bits == 8 ? "expects int8 codes [out, in]" : "expects uint8 codes [out, in / 2]") +
+                                " matching the scales and x");
+  }
+  if (bits == 4 && (!mins || mins->dtype() != mx::float32 || mins->shape() != scales.shape())) {
+    throw std::invalid_argument(where + "4-bit codes need float32 mins shaped like the scales");
+  }
+  if (bits == 8 && mins) throw std::invalid_argument(where + "int8 codes are symmetric and take no mins");
+  if (bias && bias->shape() != mx::Shape{out}) throw std::invalid_argument(where + "bias must be [out]");
+  std::vector<mx::array> inputs{mx::contiguous(x, false, s), mx::contiguous(codes, false, s),
+                                mx::contiguous(scales, false, s)};
+  if (mins) inputs.push_back(mx::contiguous(*mins, false, s));
+  if (bias) inputs.push_back(mx::contiguous(mx::astype(*bias, mx::float32, s), false, s));
+  return mx::array({rows, out}, mx::float32,
+                   std::make_shared<QuantizedLinear>(s, bits, group_size, bias.has_value(), instruction_set), inputs);
+}
+
+}  // namespace temper::kernels
