@@ -245,6 +245,42 @@ public final class CausalLanguageModel: Module {
     /// Logits for hidden states [..., D].
     public func logits(_ hidden: Tensor) -> Tensor {
         if let lmHead { return lmHead(hidden) }
+        if let inferenceHead { return Kernels.quantizedLinear(hidden, weights: inferenceHead) }
         return hidden.matmul(model.embedTokens.weight.mT)
+    }
+
+    /// With tied embeddings and `--quantize`, the LM head's quantized copy of the embedding (the
+    /// lookup keeps the float table).
+    public var inferenceHead: WeightOnlyQuantizedMatrix?
+
+    /// Stores every projection and the LM head weight-only quantized for generation (int8 or q4 in
+    /// groups of 64; layers whose input size is not a multiple of 64 stay float32); returns the
+    /// weight bytes before and after. With q4 the LM head is int8, as llama.cpp keeps its output
+    /// matrix at higher precision: on SmolLM2 a q4 head alone doubles the next-token KL.
+    /// Inference only: quantized weights are not parameters.
+    @discardableResult
+    public func quantizeForInference(_ format: WeightOnlyQuantizedMatrix.Format) -> (before: Int, after: Int) {
+        var before = 0, after = 0
+        var layers: [Linear] = model.layers.flatMap { layer -> [Linear] in
+            let a = layer.selfAttention, m = layer.mlp
+            return [a.qProj, a.kProj, a.vProj, a.oProj, m.gateProj, m.upProj, m.downProj]
+        }
+        for layer in layers {
+            before += layer.weight.byteCount
+            layer.quantizeForInference(format)
+            after += layer.inferenceWeight?.byteCount ?? layer.weight.byteCount
+        }
+        if let lmHead {
+            before += lmHead.weight.byteCount
+            lmHead.quantizeForInference(.int8)
+            after += lmHead.inferenceWeight?.byteCount ?? lmHead.weight.byteCount
+        } else if outputWeight.dim(1) % WeightOnlyQuantizedMatrix.groupSize == 0 {
+            let head = WeightOnlyQuantizedMatrix(quantizing: outputWeight.asType(.float32), format: .int8)
+            eval([head.codes, head.scales] + (head.mins.map { [$0] } ?? []))
+            inferenceHead = head
+            before += outputWeight.byteCount
+            after += head.byteCount
+        }
+        return (before, after)
     }
 }

@@ -11,6 +11,9 @@ public final class Linear: Module {
     /// A frozen base stored quantized (QLoRA): it replaces `weight`, is dequantized on every
     /// call and is not a parameter.
     public var quantizedWeight: BlockQuantizedWeight?
+    /// A frozen weight stored weight-only quantized for inference (`--quantize`): it replaces
+    /// `weight`, is not a parameter, and the product reads its codes directly.
+    public var inferenceWeight: WeightOnlyQuantizedMatrix?
 
     public init(weight: Tensor, bias: Tensor? = nil) {
         self.weight = weight
@@ -26,7 +29,7 @@ public final class Linear: Module {
     }
 
     public var ownParameters: [String: Tensor] {
-        var result = quantizedWeight == nil ? ["weight": weight] : [:]
+        var result = quantizedWeight == nil && inferenceWeight == nil ? ["weight": weight] : [:]
         if let bias { result["bias"] = bias }
         return result
     }
@@ -47,14 +50,31 @@ public final class Linear: Module {
         if name == "weight" { weight = value } else { bias = value }
     }
 
-    public var inputSize: Int { quantizedWeight?.shape[1] ?? weight.dim(1) }
-    public var outputSize: Int { quantizedWeight?.shape[0] ?? weight.dim(0) }
+    /// Stores the weight for inference as int8 or q4 groups and drops the float copy; false (and
+    /// nothing changes) when the input size is not a multiple of the group size.
+    @discardableResult
+    public func quantizeForInference(_ format: WeightOnlyQuantizedMatrix.Format) -> Bool {
+        guard quantizedWeight == nil, inferenceWeight == nil, weight.dim(1) % WeightOnlyQuantizedMatrix.groupSize == 0 else {
+            return false
+        }
+        let quantized = WeightOnlyQuantizedMatrix(quantizing: weight.asType(.float32), format: format)
+        eval([quantized.codes, quantized.scales] + (quantized.mins.map { [$0] } ?? []))
+        inferenceWeight = quantized
+        weight = Tensor.zeros([0])
+        return true
+    }
+
+    public var inputSize: Int { inferenceWeight?.shape[1] ?? quantizedWeight?.shape[1] ?? weight.dim(1) }
+    public var outputSize: Int { inferenceWeight?.shape[0] ?? quantizedWeight?.shape[0] ?? weight.dim(0) }
 
     /// x: [..., in] → [..., out].
     public func callAsFunction(_ x: Tensor) -> Tensor {
         // Frozen weights may be stored quantized or in bfloat16; compute is float32 (the LoRA
         // kernel widens a bfloat16 weight itself).
-        let stored = quantizedWeight?.dequantized() ?? self.weight
+        if let inferenceWeight, lora == nil {
+            return Kernels.quantizedLinear(x, weights: inferenceWeight, bias: bias)
+        }
+        let stored = inferenceWeight?.dequantized() ?? quantizedWeight?.dequantized() ?? self.weight
         let weight = stored.dtype == .bfloat16 && lora == nil ? stored.asType(.float32) : stored
         let outputShape = Array(x.shape.dropLast()) + [weight.dim(0)]
         let rows = x.reshaped(-1, x.dim(-1))
@@ -69,7 +89,7 @@ public final class Linear: Module {
 
     /// W + scale · B·A: the weight with the adapter folded in (for merging).
     public var mergedWeight: Tensor {
-        let base = quantizedWeight?.dequantized() ?? weight
+        let base = inferenceWeight?.dequantized() ?? quantizedWeight?.dequantized() ?? weight
         guard let lora else { return base }
         return base + lora.b.weight.matmul(lora.a.weight) * Double(lora.scale)
     }

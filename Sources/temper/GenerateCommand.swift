@@ -15,6 +15,7 @@ struct SamplingOptions: ParsableArguments {
     @Option(help: "Repetition penalty (1 = off).") var repetitionPenalty: Float = 1
     @Option(help: "Random seed for sampling.") var seed: UInt64 = 0
     @Option(help: "A LoRA adapter folder (PEFT format) to apply.") var adapter: String?
+    @Option(help: "Store the weights for inference as int8 (symmetric) or q4 (affine 4-bit), groups of 64.") var quantize: String?
     @Option(parsing: .singleValue, help: "Stop when this text appears (repeatable).") var stop: [String] = []
 
     func validate() throws {
@@ -30,6 +31,14 @@ struct SamplingOptions: ParsableArguments {
     func load(_ model: String) throws -> LanguageModel {
         let lm = try LanguageModel.load(directory: URL(fileURLWithPath: model))
         if let adapter { _ = try PEFTAdapter.load(into: lm.network, from: URL(fileURLWithPath: adapter)) }
+        if let quantize {
+            guard let format: WeightOnlyQuantizedMatrix.Format = ["int8": .int8, "q4": .q4][quantize] else {
+                throw ValidationError("--quantize must be int8 or q4, got '\(quantize)'")
+            }
+            // An adapter stays a float side path; merge it first (`temper merge`) to quantize it too.
+            let (before, after) = lm.network.quantizeForInference(format)
+            log(String(format: "weights quantized to %@: %.0f MB -> %.0f MB", quantize, Double(before) / 1e6, Double(after) / 1e6))
+        }
         return lm
     }
 

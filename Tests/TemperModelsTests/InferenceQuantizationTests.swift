@@ -1,0 +1,47 @@
+import Foundation
+import TemperCore
+import TemperTestSupport
+import Testing
+
+@testable import TemperModels
+
+/// `--quantize int8|q4` on the real SmolLM2: every projection and the tied LM head stored weight-only
+/// quantized, the float weights dropped, and the quality cost bounded.
+@Suite("Weight-only quantization for inference", .serialized)
+struct InferenceQuantizationTests {
+    static func model() throws -> CausalLanguageModel {
+        let (configuration, tensors, _) = try GGUFConversion.readModel(GGUFImportTests.gguf)
+        let model = CausalLanguageModel(configuration: configuration)
+        try model.loadWeights(tensors, source: GGUFImportTests.gguf.path)
+        return model
+    }
+
+    @Test func int8KeepsGreedyTokensAndQ4StaysClose() throws {
+        let reference = try Self.model()
+        let (_, json) = try GGUFImportTests.expected()
+        let prompts = (json["prompts"] as! [String: [Int]]).sorted { $0.key < $1.key }.map(\.value)
+        func lastLogProbs(_ model: CausalLanguageModel, _ prompt: [Int]) -> Tensor {
+            model(Tensor(prompt.map { Int32($0) }, shape: [1, prompt.count]))[0, -1].logSoftmax(axis: -1)
+        }
+        let generator = { (model: CausalLanguageModel, prompt: [Int]) in
+            Generator(model: model).generate(prompts: [prompt], parameters: GenerationParameters(maxNewTokens: 12, stopTokenIDs: [2]))[0].tokens
+        }
+        for format in [WeightOnlyQuantizedMatrix.Format.int8, .q4] {
+            let model = try Self.model()
+            let (before, after) = model.quantizeForInference(format)
+            // 210 projections (30 layers × 7) and the tied head; the float embedding table stays for the lookup.
+            #expect(model.model.layers.allSatisfy { $0.mlp.downProj.inferenceWeight != nil && $0.selfAttention.qProj.inferenceWeight != nil })
+            #expect(model.inferenceHead != nil && model.parameters()["model.layers.0.mlp.up_proj.weight"] == nil)
+            #expect(Double(after) < Double(before) * (format == .int8 ? 0.27 : 0.19), "\(format): \(before) -> \(after) bytes")
+            for prompt in prompts {
+                // KL(float32 ‖ quantized) of the next-token distribution. Measured: int8 0.002-0.005;
+                // q4 (group 64) 0.15-0.67, a real cost on a 135M model whose GGUF was already 4-bit
+                // (a wrong nibble order or scale gives KL > 5).
+                let p = lastLogProbs(reference, prompt), q = lastLogProbs(model, prompt)
+                let kl = Double((p.exp() * (p - q)).sum().item(Float.self))
+                #expect(kl < (format == .int8 ? 0.01 : 1.0), "\(format): KL \(kl)")
+                if format == .int8 { #expect(generator(model, prompt) == generator(reference, prompt)) }
+            }
+        }
+    }
+}
