@@ -25,6 +25,8 @@ public struct GenerateBenchmark {
     public var python: String?
     public var peerScript: String
     public var contentionLimit: Double
+    /// Temper's weights stored weight-only quantized for the run (`--quantize`); PyTorch stays float32.
+    public var quantize: WeightOnlyQuantizedMatrix.Format?
 
     public init(
         modelDirectory: URL, batches: [Int] = [1, 8], promptLength: Int = 128, newTokens: Int = 64,
@@ -49,6 +51,7 @@ public struct GenerateBenchmark {
 
     public func run(progress: (String) -> Void) throws -> [Row] {
         let model = try CausalLanguageModel.load(directory: modelDirectory)
+        if let quantize { model.quantizeForInference(quantize) }
         let peer = try python.map { try PeerProcess(python: $0, script: peerScript, arguments: [modelDirectory.path]) }
         var meter = ContentionMeter(peerProcess: peer?.processIdentifier)
         var generator = SplitMix64(seed: 7)

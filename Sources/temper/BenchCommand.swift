@@ -97,9 +97,13 @@ struct GenerateBench: ParsableCommand {
     @Option(help: "Prompt tokens per row.") var promptLength: Int = 128
     @Option(help: "Generated tokens per row.") var newTokens: Int = 64
     @Option(help: "Timed rounds; each runs Temper then PyTorch.") var rounds: Int = 3
+    @Option(help: "Temper's weights as int8 or q4 (weight-only, groups of 64); PyTorch stays float32.") var quantize: String?
     @OptionGroup var peer: PeerOptions
 
     func validate() throws {
+        guard quantize == nil || ["int8", "q4"].contains(quantize!) else {
+            throw ValidationError("--quantize must be int8 or q4, got '\(quantize!)'")
+        }
         guard rounds > 0, promptLength > 0, newTokens > 1 else {
             throw ValidationError("--rounds and --prompt-length must be positive and --new-tokens at least 2")
         }
@@ -113,10 +117,11 @@ struct GenerateBench: ParsableCommand {
     func run() throws {
         let script = checkoutRoot.appendingPathComponent("Tools/bench/generate_peer.py")
         let python = peer.noPeer ? nil : try peer.python ?? KernelsBench.makeVenv(root: checkoutRoot)
-        let benchmark = GenerateBenchmark(
+        var benchmark = GenerateBenchmark(
             modelDirectory: URL(fileURLWithPath: model), batches: batchSizes, promptLength: promptLength,
             newTokens: newTokens, rounds: rounds, python: python, peerScript: script.path,
             contentionLimit: peer.contentionLimit)
+        benchmark.quantize = quantize.map { $0 == "int8" ? .int8 : .q4 }
         let rows = try benchmark.run { log($0) }
         print(GenerateBenchmark.table(rows))
         if let json = peer.json { try writeJSON(rows, to: json) }

@@ -1,5 +1,6 @@
 import Foundation
 import TemperCore
+import TemperNN
 import TemperTestSupport
 import Testing
 
@@ -43,5 +44,21 @@ struct InferenceQuantizationTests {
                 if format == .int8 { #expect(generator(model, prompt) == generator(reference, prompt)) }
             }
         }
+    }
+
+    @Test func decodeRowsReadCodesAndPrefillRowsWidenTheWeight() throws {
+        let layer = Linear(weight: Random.normal([96, 128], key: Random.key(3)), bias: Random.normal([96], key: Random.key(4)))
+        #expect(layer.quantizeForInference(.q4))
+        #expect(layer.ownParameters["weight"] == nil && layer.outputSize == 96 && layer.inputSize == 128)
+        let widened = layer.inferenceWeight!.dequantized()
+        for rows in [1, 64, 65, 200] {
+            let x = Random.normal([rows, 128], key: Random.key(UInt64(rows)))
+            let expected = x.matmul(widened.mT) + layer.bias!
+            let difference = (layer(x) - expected).abs().max().item(Float.self)
+            #expect(difference < 1e-4, "\(rows) rows: \(difference)")
+        }
+        // An input size that is not a multiple of 64 stays float32.
+        let small = Linear(weight: Random.normal([8, 32], key: Random.key(5)))
+        #expect(!small.quantizeForInference(.int8) && small.inferenceWeight == nil)
     }
 }
