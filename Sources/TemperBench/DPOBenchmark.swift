@@ -109,16 +109,8 @@ public struct DPOBenchmark {
             let start = Date()
             guard let next = loader.next() else { break }
             var dpo = DPOBatch(next, ldAlpha: nil)
-            var chosen: [Tensor] = [], rejected: [Tensor] = []
-            for index in dpo.pairIndices {
-                let (c, r) = model.withAdaptersDisabled {
-                    DPOObjective.sequenceLogProbs(model, DPOBatch(loader.makeBatch([index]), ldAlpha: nil))
-                }
-                chosen.append(c)
-                rejected.append(r)
-            }
-            dpo.referenceChosen = Tensor.concatenated(chosen, axis: 0)
-            dpo.referenceRejected = Tensor.concatenated(rejected, axis: 0)
+            (dpo.referenceChosen, dpo.referenceRejected) = try DPOReference.adaptersDisabled.logProbs(
+                model, pairs: dpo.pairIndices, of: loader, ldAlpha: nil)
             _ = try trainStep(objective, microBatches: [dpo], step: step, learningRate: 5e-6)
             if step > 0 || steps == 1 { seconds.append(Date().timeIntervalSince(start)) }
         }

@@ -95,10 +95,19 @@ extension Kernels {
     /// The fused kernel (float32 x on the CPU) reads each code once per call, widening and scaling
     /// it in registers for every row of x at once, and never materializes the float weight; it is
     /// not differentiable. Elsewhere (GPU, other dtypes) the weight is dequantized with MLX ops and
-    /// multiplied.
+    /// multiplied. More than ``quantizedRowLimit`` rows (a prefill) are a GEMM's job: the weight is
+    /// widened once per call and multiplied by ``linear(_:weight:bias:)``.
     public static func quantizedLinear(_ x: Tensor, weights: WeightOnlyQuantizedMatrix, bias: Tensor? = nil) -> Tensor {
-        quantizedLinear(x, weights: weights, bias: bias, instructionSet: -1)
+        let rows = x.size / max(1, x.dim(-1))
+        guard rows > quantizedRowLimit, fused([x]) else {
+            return quantizedLinear(x, weights: weights, bias: bias, instructionSet: -1)
+        }
+        let y = linear(x.reshaped(rows, x.dim(-1)), weight: weights.dequantized(), bias: bias)
+        return y.reshaped(Array(x.shape.dropLast()) + [weights.shape[0]])
     }
+
+    /// Rows up to which reading the codes directly beats widening the weight for sgemm.
+    public static let quantizedRowLimit = 64
 
     /// `instructionSet`: -1 the widest build the CPU runs, or 0 portable, 1 AVX2, 2 AVX-512 (capped
     /// to what the CPU runs), so tests reach every build.

@@ -245,12 +245,7 @@ public final class CausalLanguageModel: Module {
     /// Logits for hidden states [..., D].
     public func logits(_ hidden: Tensor) -> Tensor {
         if let lmHead { return lmHead(hidden) }
-        if let inferenceHead {
-            // As Linear: decode rows read the codes, a prefill's rows go through sgemm.
-            return hidden.size / hidden.dim(-1) <= 64
-                ? Kernels.quantizedLinear(hidden, weights: inferenceHead)
-                : hidden.matmul(inferenceHead.dequantized().mT)
-        }
+        if let inferenceHead { return Kernels.quantizedLinear(hidden, weights: inferenceHead) }
         return hidden.matmul(model.embedTokens.weight.mT)
     }
 

@@ -64,9 +64,6 @@ public final class Linear: Module {
         return true
     }
 
-    /// Rows up to which a weight-only quantized product beats widening the weight for sgemm.
-    static let quantizedRowLimit = 64
-
     public var inputSize: Int { inferenceWeight?.shape[1] ?? quantizedWeight?.shape[1] ?? weight.dim(1) }
     public var outputSize: Int { inferenceWeight?.shape[0] ?? quantizedWeight?.shape[0] ?? weight.dim(0) }
 
@@ -74,9 +71,7 @@ public final class Linear: Module {
     public func callAsFunction(_ x: Tensor) -> Tensor {
         // Frozen weights may be stored quantized or in bfloat16; compute is float32 (the LoRA
         // kernel widens a bfloat16 weight itself).
-        // Decode-shaped products read the codes directly; a prefill's many rows are a GEMM's job, on
-        // the weight widened once per call.
-        if let inferenceWeight, lora == nil, x.size / max(1, x.dim(-1)) <= Self.quantizedRowLimit {
+        if let inferenceWeight, lora == nil {
             return Kernels.quantizedLinear(x, weights: inferenceWeight, bias: bias)
         }
         let stored = inferenceWeight?.dequantized() ?? quantizedWeight?.dequantized() ?? self.weight

@@ -62,10 +62,13 @@ public struct DPORecipe: MethodRecipe, Equatable {
         if !top.contains(.learningRate) { core.learningRate = defaults.core.learningRate }
         if !top.contains(.maxLength) { core.maxLength = defaults.core.maxLength }
         beta = try c.decodeIfPresent(Float.self, forKey: .beta) ?? beta
-        if let single = try? c.decode(String.self, forKey: .lossType) {
-            lossType = try single.split(separator: ",").map { try Self.lossType(String($0), codingPath: c.codingPath) }
-        } else if let list = try c.decodeIfPresent([String].self, forKey: .lossType) {
-            lossType = try list.map { try Self.lossType($0, codingPath: c.codingPath) }
+        // One name, a comma-separated string of names, or a list of names.
+        let names = try (try? c.decode(String.self, forKey: .lossType)).map { $0.split(separator: ",").map(String.init) }
+            ?? c.decodeIfPresent([String].self, forKey: .lossType)
+        if let names {
+            lossType = try names.map {
+                try DPOLossType.decoded($0.trimmingCharacters(in: .whitespaces), codingPath: c.codingPath + [CodingKeys.lossType])
+            }
         }
         lossWeights = try c.decodeIfPresent([Float].self, forKey: .lossWeights)
         labelSmoothing = try c.decodeIfPresent(Float.self, forKey: .labelSmoothing) ?? labelSmoothing
@@ -76,25 +79,10 @@ public struct DPORecipe: MethodRecipe, Equatable {
         fAlphaDivergenceCoef = try c.decodeIfPresent(Float.self, forKey: .fAlphaDivergenceCoef) ?? fAlphaDivergenceCoef
         maxPromptLength = try c.decodeIfPresent(Int.self, forKey: .maxPromptLength)
         maxCompletionLength = try c.decodeIfPresent(Int.self, forKey: .maxCompletionLength)
-        if let raw = try c.decodeIfPresent(String.self, forKey: .truncationMode) {
-            guard let mode = TruncationMode(rawValue: raw) else {
-                throw DecodingError.dataCorrupted(.init(
-                    codingPath: c.codingPath + [CodingKeys.truncationMode], debugDescription: "must be one of keep_start, keep_end; got '\(raw)'"))
-            }
-            truncationMode = mode
-        }
+        truncationMode = try c.decodeChoice(.truncationMode, truncationMode)
         precomputeRefLogps = try c.decodeIfPresent(Bool.self, forKey: .precomputeRefLogps) ?? precomputeRefLogps
         referenceDType = try c.decodeChoice(.referenceDType, referenceDType)
         columns = try c.decodeIfPresent(PreferenceColumns.self, forKey: .columns) ?? columns
-    }
-
-    static func lossType(_ raw: String, codingPath: [any CodingKey]) throws -> DPOLossType {
-        let name = raw.trimmingCharacters(in: .whitespaces)
-        guard let value = DPOLossType(rawValue: name) else {
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: codingPath + [CodingKeys.lossType], debugDescription: "must be one of \(DPOLossType.allowed); got '\(name)'"))
-        }
-        return value
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -111,7 +99,7 @@ public struct DPORecipe: MethodRecipe, Equatable {
         try c.encode(fAlphaDivergenceCoef, forKey: .fAlphaDivergenceCoef)
         try c.encodeIfPresent(maxPromptLength, forKey: .maxPromptLength)
         try c.encodeIfPresent(maxCompletionLength, forKey: .maxCompletionLength)
-        try c.encode(truncationMode.rawValue, forKey: .truncationMode)
+        try c.encode(truncationMode, forKey: .truncationMode)
         try c.encode(precomputeRefLogps, forKey: .precomputeRefLogps)
         try c.encode(referenceDType, forKey: .referenceDType)
         try c.encode(columns, forKey: .columns)
@@ -144,7 +132,7 @@ public struct DPORecipe: MethodRecipe, Equatable {
 }
 
 /// Where the reference's log-probs come from.
-enum DPOReference {
+public enum DPOReference {
     /// LoRA/QLoRA from fresh adapters: the same model with its adapters switched off.
     case adaptersDisabled
     /// Continuing an adapter: the model with the adapter as it was loaded (its tensors kept aside).
@@ -155,7 +143,7 @@ enum DPOReference {
     /// The reference's Σ log p of the given pairs, each computed as a batch of its own two rows:
     /// a pair's values then do not depend on which pairs share its batch (or their padding), so a
     /// precomputed run and an on-the-fly run train on the same numbers to the last bit.
-    func logProbs(_ model: CausalLanguageModel, pairs indices: [Int], of loader: PreferenceLoader, ldAlpha: Float?) throws -> (
+    public func logProbs(_ model: CausalLanguageModel, pairs indices: [Int], of loader: PreferenceLoader, ldAlpha: Float?) throws -> (
         chosen: Tensor, rejected: Tensor
     ) {
         var chosen: [Tensor] = [], rejected: [Tensor] = []
@@ -168,7 +156,7 @@ enum DPOReference {
     }
 
     /// The reference's Σ log p of each pair's completions.
-    func logProbs(_ model: CausalLanguageModel, _ batch: DPOBatch) throws -> (chosen: Tensor, rejected: Tensor) {
+    public func logProbs(_ model: CausalLanguageModel, _ batch: DPOBatch) throws -> (chosen: Tensor, rejected: Tensor) {
         switch self {
         case .adaptersDisabled:
             return model.withAdaptersDisabled { DPOObjective.sequenceLogProbs(model, batch) }
@@ -182,7 +170,7 @@ enum DPOReference {
         }
     }
 
-    var summary: String {
+    public var summary: String {
         switch self {
         case .adaptersDisabled: "the base model (adapters switched off)"
         case .initialAdapters: "the model with the starting adapter, frozen as loaded"

@@ -33,13 +33,13 @@ public protocol RecipeChoice: RawRepresentable<String>, CaseIterable, Codable, S
 extension RecipeChoice {
     public static var allowed: String { allCases.map(\.rawValue).joined(separator: ", ") }
 
-    public init(from decoder: any Decoder) throws {
-        let raw = try decoder.singleValueContainer().decode(String.self)
+    /// The value named `raw` in a recipe file; the error names the allowed values.
+    static func decoded(_ raw: String, codingPath: [any CodingKey]) throws -> Self {
         guard let value = Self(rawValue: raw) else {
             throw DecodingError.dataCorrupted(.init(
-                codingPath: decoder.codingPath, debugDescription: "must be one of \(Self.allowed); got '\(raw)'"))
+                codingPath: codingPath, debugDescription: "must be one of \(allowed); got '\(raw)'"))
         }
-        self = value
+        return value
     }
 
     /// Parses a flag's value; the error names the flag and the allowed values.
@@ -72,16 +72,13 @@ public enum OptimizerKind: String, RecipeChoice {
 }
 
 extension LearningRateSchedule.Kind: RecipeChoice {}
+extension TruncationMode: RecipeChoice {}
 
 extension KeyedDecodingContainer {
     /// An enum field by its raw value (absent: `fallback`); the error lists the allowed values.
     func decodeChoice<T: RecipeChoice>(_ key: Key, _ fallback: T) throws -> T {
         guard let raw = try decodeIfPresent(String.self, forKey: key) else { return fallback }
-        guard let value = T(rawValue: raw) else {
-            throw DecodingError.dataCorrupted(.init(
-                codingPath: codingPath + [key], debugDescription: "must be one of \(T.allowed); got '\(raw)'"))
-        }
-        return value
+        return try T.decoded(raw, codingPath: codingPath + [key])
     }
 }
 

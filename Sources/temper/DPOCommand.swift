@@ -55,12 +55,7 @@ struct DPOCommand: ParsableCommand {
             if let fDivergenceType { r.fDivergenceType = try .parse(fDivergenceType, flag: "--f-divergence-type") }
             if let maxPromptLength { r.maxPromptLength = maxPromptLength }
             if let maxCompletionLength { r.maxCompletionLength = maxCompletionLength }
-            if let truncationMode {
-                guard let mode = TruncationMode(rawValue: truncationMode) else {
-                    throw ValidationError("--truncation-mode must be keep_start or keep_end, got '\(truncationMode)'")
-                }
-                r.truncationMode = mode
-            }
+            if let truncationMode { r.truncationMode = try .parse(truncationMode, flag: "--truncation-mode") }
             if precomputeRefLogps { r.precomputeRefLogps = true }
             if let referenceDtype { r.referenceDType = try .parse(referenceDtype, flag: "--reference-dtype") }
         }

@@ -5,7 +5,7 @@ import TemperModels
 import TemperTokenizers
 import TemperPEFT
 
-/// Sampling flags shared by `generate` and `chat`.
+/// The flags `generate` and `chat` share: the model's adapter and quantization, and sampling.
 struct SamplingOptions: ParsableArguments {
     @Option(help: "New tokens at most.") var maxTokens: Int = 256
     @Option(help: "Sampling temperature; 0 is greedy.") var temperature: Float = 0
