@@ -34,11 +34,16 @@ let package = Package(
         .library(name: "TemperPEFT", targets: ["TemperPEFT"]),
         .library(name: "TemperData", targets: ["TemperData"]),
         .library(name: "TemperTraining", targets: ["TemperTraining"]),
+        .library(name: "TemperEngine", targets: ["TemperEngine"]),
         .executable(name: "temper", targets: ["temper"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        // Serving only (no ML target imports them). Hummingbird without its swift-configuration trait.
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
     ],
     targets: [
         // The only C++ with logic: MLX primitives for the CPU hot spots. -O3 always (a debug build of
@@ -82,6 +87,21 @@ let package = Package(
                 "TemperModels", "TemperPEFT", "TemperData", "TemperNN", .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings),
+        // The step-wise generation engine: continuous batching over a paged KV cache, per-request
+        // sampling, stops, log-probs and adapters. Generation, serving and GRPO stand on it.
+        .target(
+            name: "TemperEngine", dependencies: ["TemperCore", "TemperNN", "TemperModels", "TemperPEFT", "TemperTokenizers"],
+            swiftSettings: swiftSettings),
+        // The OpenAI-compatible HTTP server over the engine (Hummingbird 2).
+        .target(
+            name: "TemperServe",
+            dependencies: [
+                "TemperEngine", "TemperModels", "TemperTokenizers",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "TemperBench", dependencies: ["TemperCore", "TemperModels", "TemperPEFT", "TemperTraining"],
             swiftSettings: swiftSettings),
@@ -91,7 +111,7 @@ let package = Package(
             name: "temper",
             dependencies: [
                 "TemperCore", "TemperNN", "TemperTokenizers", "TemperModels", "TemperPEFT", "TemperData", "TemperTraining",
-                "TemperBench",
+                "TemperEngine", "TemperServe", "TemperBench",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -113,6 +133,18 @@ let package = Package(
             swiftSettings: swiftSettings),
         .testTarget(
             name: "TemperTrainingTests", dependencies: ["TemperTraining", "TemperPEFT", "TemperTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TemperEngineTests", dependencies: ["TemperEngine", "TemperTestSupport"],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TemperServeTests",
+            dependencies: [
+                "TemperServe", "TemperEngine", "TemperModels",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
             swiftSettings: swiftSettings),
         .testTarget(
             name: "TemperCLITests", dependencies: ["temper"], swiftSettings: swiftSettings),

@@ -490,6 +490,11 @@ int tmx_kernel_attention(tmx_array* out, tmx_array queries, tmx_array keys, tmx_
                                            optional(key_segments), optional(mask)));
   })
 }
+int tmx_kernel_paged_attention(tmx_array* out, tmx_array queries, tmx_array key_pool, tmx_array value_pool,
+                               tmx_array block_table, tmx_array key_counts, int block_size, float scale) {
+  TMX_TRY(*out = wrap(temper::kernels::paged_attention(queries->a, key_pool->a, value_pool->a, block_table->a,
+                                                       key_counts->a, block_size, scale)))
+}
 int tmx_kernel_dense_linear(tmx_array* out, tmx_array x, tmx_array weight, tmx_array bias) {
   TMX_TRY(*out = wrap(temper::kernels::dense_linear(x->a, weight->a, optional(bias))))
 }

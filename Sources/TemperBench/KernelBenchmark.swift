@@ -102,8 +102,17 @@ public struct KernelBenchmark {
                 cases.append(Case(op: "quantized_decode_\(format)", model: "SmolLM2-135M", shape: [rows], backward: false, repeats: 5))
             }
         }
+        // Paged attention (inference: 16-token blocks at shuffled ids of one pool) against the
+        // reference that gathers the blocks and runs Kernels.attention with a mask, [B, H, Hkv, Tq,
+        // keys per row, Dh]: decode steps of 8, 1 (a long row) and 64 sequences, and a prefill chunk.
+        for shape in [[8, 9, 3, 1, 512, 64], [1, 9, 3, 1, 2048, 64], [64, 9, 3, 1, 512, 64], [1, 9, 3, 512, 512, 64]] {
+            cases.append(Case(op: "paged_attention", model: "SmolLM2-135M", shape: shape, backward: false, repeats: 20))
+        }
         return cases
     }
+
+    /// Block size of the paged-attention cases.
+    static let pagedBlockSize = 16
 
     /// The fused function and MLX's composition for an op name.
     static func implementations(_ op: String) -> (arity: Int, temper: ([Tensor]) -> Tensor, mlx: ([Tensor]) -> Tensor) {
@@ -150,6 +159,17 @@ public struct KernelBenchmark {
             let (b, h, hkv, t, dh) = (item.shape[0], item.shape[1], item.shape[2], item.shape[3], item.shape[4])
             return [Random.normal([b, h, t, dh], key: Random.key(1)), Random.normal([b, hkv, t, dh], key: Random.key(2)),
                     Random.normal([b, hkv, t, dh], key: Random.key(3))]
+        }
+        if item.op == "paged_attention" {
+            // q, key and value pools holding each row's blocks at shuffled ids, block table, key counts.
+            let (b, h, hkv, tq, keys, dh) = (item.shape[0], item.shape[1], item.shape[2], item.shape[3], item.shape[4], item.shape[5])
+            let blocks = (keys + pagedBlockSize - 1) / pagedBlockSize
+            var generator = SplitMix64(seed: 1)
+            let ids = (0..<(b * blocks)).map(Int32.init).shuffled(using: &generator)
+            return [Random.normal([b, h, tq, dh], key: Random.key(1)),
+                    Random.normal([b * blocks * pagedBlockSize, hkv, dh], key: Random.key(2)),
+                    Random.normal([b * blocks * pagedBlockSize, hkv, dh], key: Random.key(3)),
+                    Tensor(ids, shape: [b, blocks]), Tensor([Int32](repeating: Int32(keys), count: b))]
         }
         if item.op == "rms_norm" {
             return [Random.normal(item.shape, key: Random.key(1)),
@@ -219,6 +239,10 @@ public struct KernelBenchmark {
             let scale = 1 / Float(item.shape[4]).squareRoot()
             return ({ [Kernels.attention(queries: $0[0], keys: $0[1], values: $0[2], scale: scale, causal: true)] },
                     { [Fast.scaledDotProductAttention(queries: $0[0], keys: $0[1], values: $0[2], scale: scale, mask: .causal)] })
+        case "paged_attention":
+            let scale = 1 / Float(item.shape[5]).squareRoot()
+            return ({ [Kernels.pagedAttention(queries: $0[0], keyPool: $0[1], valuePool: $0[2], blockTable: $0[3], keyCounts: $0[4], blockSize: pagedBlockSize, scale: scale)] },
+                    { [Kernels.referencePagedAttention(queries: $0[0], keyPool: $0[1], valuePool: $0[2], blockTable: $0[3], keyCounts: $0[4], blockSize: pagedBlockSize, scale: scale)] })
         case "rms_norm":
             // MLX's fast RMSNorm, which runs its composition (and that of its VJP) on the CPU.
             let eps = Float(item.eps ?? 1e-5)

@@ -60,7 +60,7 @@ public final class Attention: Module {
 
     public func callAsFunction(
         _ x: Tensor, rope: RotaryEmbedding, angles: RotaryEmbedding.Angles,
-        layout: TokenLayout, cache: LayerCache?
+        layout: TokenLayout, cache: (any AttentionCache)?
     ) -> Tensor {
         let (batch, length) = (x.dim(0), x.dim(1))
         func heads(_ t: Tensor, _ count: Int) -> Tensor {
@@ -76,21 +76,14 @@ public final class Attention: Module {
         q = rope.applyToHeads(q, angles: angles, sharedOffset: layout.sharedOffset)
         k = rope.applyToHeads(k, angles: angles, sharedOffset: layout.sharedOffset)
 
-        var keys = k, values = v
-        var segments: Kernels.Segments?
-        if let cache {
-            (keys, values) = cache.append(keys: k, values: v, segments: layout.segments)
-            if let keySegments = cache.segments {
-                let querySegments = layout.segments
-                    ?? Tensor.zeros([batch, length], dtype: .int32)
-                segments = Kernels.Segments(queries: querySegments, keys: keySegments)
-            }
-        } else if let ids = layout.segments {
-            segments = Kernels.Segments(ids)
-        }
         let scale = 1 / Float(headDimension).squareRoot()
-        let out = Kernels.attention(
-            queries: q, keys: keys, values: values, scale: scale, causal: true, segments: segments)
+        let out: Tensor
+        if let cache {
+            out = cache.attend(queries: q, keys: k, values: v, scale: scale, layout: layout)
+        } else {
+            out = Kernels.attention(
+                queries: q, keys: k, values: v, scale: scale, causal: true, segments: layout.segments.map(Kernels.Segments.init))
+        }
         return oProj(out.transposed(0, 2, 1, 3).reshaped(batch, length, headCount * headDimension))
     }
 }
@@ -140,7 +133,7 @@ public final class DecoderLayer: Module {
 
     public func callAsFunction(
         _ x: Tensor, rope: RotaryEmbedding, angles: RotaryEmbedding.Angles,
-        layout: TokenLayout, cache: LayerCache?
+        layout: TokenLayout, cache: (any AttentionCache)?
     ) -> Tensor {
         let h = x + selfAttention(inputNorm(x), rope: rope, angles: angles, layout: layout, cache: cache)
         return h + mlp(postAttentionNorm(h))
@@ -207,7 +200,7 @@ public final class CausalLanguageModel: Module {
 
     /// Final-norm hidden states [B, T, D] for token ids [B, T]; the input of the LM head (and of
     /// the fused cross-entropy in training).
-    public func hiddenStates(_ ids: Tensor, layout: TokenLayout? = nil, cache: KVCache? = nil) -> Tensor {
+    public func hiddenStates(_ ids: Tensor, layout: TokenLayout? = nil, cache: (any ModelCache)? = nil) -> Tensor {
         let (batch, length) = (ids.dim(0), ids.dim(1))
         let layout = layout ?? .contiguous(batch: batch, length: length, offset: cache?.length ?? 0)
         let angles = RotaryEmbedding.Angles(rope: rope, layout: layout)
@@ -216,7 +209,7 @@ public final class CausalLanguageModel: Module {
             if gradientCheckpointing && cache == nil {
                 h = checkpointed(layer, h, angles: angles, layout: layout)
             } else {
-                h = layer(h, rope: rope, angles: angles, layout: layout, cache: cache?.layers[index])
+                h = layer(h, rope: rope, angles: angles, layout: layout, cache: cache?.layer(index))
             }
         }
         return model.norm(h)
@@ -238,7 +231,7 @@ public final class CausalLanguageModel: Module {
     }
 
     /// Logits [B, T, V] for token ids [B, T].
-    public func callAsFunction(_ ids: Tensor, layout: TokenLayout? = nil, cache: KVCache? = nil) -> Tensor {
+    public func callAsFunction(_ ids: Tensor, layout: TokenLayout? = nil, cache: (any ModelCache)? = nil) -> Tensor {
         logits(hiddenStates(ids, layout: layout, cache: cache))
     }
 

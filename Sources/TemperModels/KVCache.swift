@@ -1,8 +1,24 @@
 import TemperCore
 
+/// Where one attention layer keeps keys and values across forward passes: the contiguous
+/// ``LayerCache`` of `Generator`, or the engine's paged blocks.
+public protocol AttentionCache: AnyObject {
+    /// Stores this pass's keys and values (RoPE applied) and attends over everything cached.
+    /// - Parameters: queries [B, H, T, Dh]; keys, values [B, Hkv, T, Dh].
+    /// - Returns: [B, H, T, Dh].
+    func attend(queries: Tensor, keys: Tensor, values: Tensor, scale: Float, layout: TokenLayout) -> Tensor
+}
+
+/// The caches of a whole model, one per layer.
+public protocol ModelCache {
+    /// Tokens already cached when every row has the same count (the default positions' offset).
+    var length: Int { get }
+    func layer(_ index: Int) -> any AttentionCache
+}
+
 /// Keys and values of one attention layer for the tokens seen so far, in buffers pre-allocated
 /// in steps of `step` tokens so decoding writes in place instead of concatenating.
-public final class LayerCache {
+public final class LayerCache: AttentionCache {
     public private(set) var keys: Tensor?
     public private(set) var values: Tensor?
     /// [B, capacity] sample ids of the cached tokens (-1 = padding), once any call had segments.
@@ -17,6 +33,17 @@ public final class LayerCache {
     /// The cached segments up to `length`, or nil when every cached token is in segment 0.
     public var segments: Tensor? {
         segmentBuffer.map { $0[0..., ..<length] }
+    }
+
+    public func attend(queries: Tensor, keys: Tensor, values: Tensor, scale: Float, layout: TokenLayout) -> Tensor {
+        let (cachedKeys, cachedValues) = append(keys: keys, values: values, segments: layout.segments)
+        var segments: Kernels.Segments?
+        if let keySegments = self.segments {
+            let querySegments = layout.segments ?? Tensor.zeros([queries.dim(0), queries.dim(2)], dtype: .int32)
+            segments = Kernels.Segments(queries: querySegments, keys: keySegments)
+        }
+        return Kernels.attention(
+            queries: queries, keys: cachedKeys, values: cachedValues, scale: scale, causal: true, segments: segments)
     }
 
     /// Appends k, v: [B, Hkv, T, Dh] (and their sample ids [B, T]); returns all keys and values so
@@ -54,7 +81,7 @@ public final class LayerCache {
 }
 
 /// The KV cache of a whole model: one `LayerCache` per layer.
-public final class KVCache {
+public final class KVCache: ModelCache {
     public let layers: [LayerCache]
 
     /// - Parameter step: buffers grow by this many tokens at a time.
@@ -68,6 +95,8 @@ public final class KVCache {
 
     /// Tokens cached so far.
     public var length: Int { layers.first?.length ?? 0 }
+
+    public func layer(_ index: Int) -> any AttentionCache { layers[index] }
 
     /// Every cached tensor, to evaluate together with a step's output.
     public var tensors: [Tensor] {

@@ -14,6 +14,9 @@ public final class Linear: Module {
     /// A frozen weight stored weight-only quantized for inference (`--quantize`): it replaces
     /// `weight`, is not a parameter, and the product reads its codes directly.
     public var inferenceWeight: WeightOnlyQuantizedMatrix?
+    /// Frozen adapters by name for serving, added only to the rows ``AdapterRouting/current``
+    /// routes to them; not parameters. Without a routing the layer ignores them.
+    public var servedAdapters: [String: ServedLoRA] = [:]
 
     public init(weight: Tensor, bias: Tensor? = nil) {
         self.weight = weight
@@ -67,8 +70,14 @@ public final class Linear: Module {
     public var inputSize: Int { inferenceWeight?.shape[1] ?? quantizedWeight?.shape[1] ?? weight.dim(1) }
     public var outputSize: Int { inferenceWeight?.shape[0] ?? quantizedWeight?.shape[0] ?? weight.dim(0) }
 
-    /// x: [..., in] → [..., out].
+    /// x: [..., in] → [..., out], plus the served adapters the current ``AdapterRouting`` names.
     public func callAsFunction(_ x: Tensor) -> Tensor {
+        guard !servedAdapters.isEmpty, let routing = AdapterRouting.current else { return baseOutput(x) }
+        return addingServedAdapters(baseOutput(x), input: x, routing: routing)
+    }
+
+    /// The product with the base weight (and the training adapter, if any).
+    func baseOutput(_ x: Tensor) -> Tensor {
         // Frozen weights may be stored quantized or in bfloat16; compute is float32 (the LoRA
         // kernel widens a bfloat16 weight itself).
         if let inferenceWeight, lora == nil {

@@ -73,38 +73,95 @@ public enum PEFTAdapter {
         return configuration
     }
 
-    /// Adds the adapter in `directory` to `model` (which must have no adapters yet).
-    public static func load(into model: CausalLanguageModel, from directory: URL) throws -> LoRAConfiguration {
+    /// One projection's adapter as read from disk: A [rank, in], B [out, rank], float32.
+    struct ProjectionAdapter {
+        let a: Tensor
+        let b: Tensor
+    }
+
+    /// Reads the adapter in `directory` and checks it against `model`'s projections: every tensor
+    /// is a `lora_A`/`lora_B` weight of a known projection, each adapted projection has both, with
+    /// shapes [rank, in] and [out, rank]. Returns the tensors (evaluated, float32) by projection name.
+    static func read(
+        from directory: URL, for model: CausalLanguageModel
+    ) throws -> (configuration: LoRAConfiguration, adapters: [String: ProjectionAdapter]) {
         let configuration = try configuration(at: directory)
         let url = directory.appendingPathComponent("adapter_model.safetensors")
+        guard FileManager.default.fileExists(atPath: url.path) else { throw ModelError.missingFile(path: url.path) }
         let tensors = try Safetensors.load(url).tensors
-        var names: Set<String> = []
-        for key in tensors.keys {
-            guard key.hasPrefix(prefix), let range = key.range(of: ".lora_") else {
-                throw ModelError.unexpectedWeights(folder: url.path, names: [key])
-            }
-            names.insert(String(key[key.index(key.startIndex, offsetBy: prefix.count)..<range.lowerBound]))
-        }
         let byName = Dictionary(uniqueKeysWithValues: model.projections.map { ($0.name, $0.layer) })
-        let unknown = names.filter { byName[$0] == nil }.sorted()
-        guard unknown.isEmpty else { throw ModelError.unexpectedWeights(folder: url.path, names: unknown) }
-        for name in names {
+        var parts: [String: (a: Tensor?, b: Tensor?)] = [:]
+        var unexpected: [String] = []
+        for (key, tensor) in tensors {
+            guard key.hasPrefix(prefix), let range = key.range(of: ".lora_") else {
+                unexpected.append(key)
+                continue
+            }
+            let name = String(key[key.index(key.startIndex, offsetBy: prefix.count)..<range.lowerBound])
+            let suffix = key[range.upperBound...]
+            guard byName[name] != nil, suffix == "A.weight" || suffix == "B.weight" else {
+                unexpected.append(key)
+                continue
+            }
+            if suffix == "A.weight" { parts[name, default: (nil, nil)].a = tensor } else { parts[name, default: (nil, nil)].b = tensor }
+        }
+        guard unexpected.isEmpty else { throw ModelError.unexpectedWeights(folder: url.path, names: unexpected.sorted()) }
+        let missing = parts.flatMap { name, part in
+            [part.a == nil ? name + ".lora_A.weight" : nil, part.b == nil ? name + ".lora_B.weight" : nil].compactMap { $0 }
+        }
+        guard missing.isEmpty else { throw ModelError.missingWeights(folder: url.path, names: missing.sorted()) }
+        var adapters: [String: ProjectionAdapter] = [:]
+        for (name, part) in parts.sorted(by: { $0.key < $1.key }) {
             let layer = byName[name]!
-            layer.lora = LoRAAdapter(
+            let (a, b) = (part.a!, part.b!)
+            let expectedA = [configuration.rank, layer.inputSize], expectedB = [layer.outputSize, configuration.rank]
+            guard a.shape == expectedA else {
+                throw ModelError.wrongShape(folder: url.path, name: name + ".lora_A.weight", expected: expectedA, got: a.shape)
+            }
+            guard b.shape == expectedB else {
+                throw ModelError.wrongShape(folder: url.path, name: name + ".lora_B.weight", expected: expectedB, got: b.shape)
+            }
+            adapters[name] = ProjectionAdapter(a: a.asType(.float32), b: b.asType(.float32))
+        }
+        eval(adapters.values.flatMap { [$0.a, $0.b] })
+        return (configuration, adapters)
+    }
+
+    /// Adds the adapter in `directory` to `model` (which must have no adapters yet) as trainable
+    /// `lora` adapters.
+    public static func load(into model: CausalLanguageModel, from directory: URL) throws -> LoRAConfiguration {
+        let (configuration, adapters) = try read(from: directory, for: model)
+        for (name, layer) in model.projections {
+            guard let tensors = adapters[name] else { continue }
+            let adapter = LoRAAdapter(
                 inputSize: layer.inputSize, outputSize: layer.outputSize, rank: configuration.rank,
                 alpha: configuration.alpha, dropout: configuration.dropout,
                 rankStabilized: configuration.rankStabilized, key: Random.key(0))
+            adapter.a.weight = tensors.a
+            adapter.b.weight = tensors.b
+            layer.lora = adapter
         }
-        let renamed = Dictionary(uniqueKeysWithValues: tensors.map {
-            (String($0.key.dropFirst(prefix.count)), $0.value.asType(.float32))
-        })
-        let expected = model.loraParameters
-        let missing = expected.keys.filter { renamed[$0] == nil }.sorted()
-        guard missing.isEmpty else { throw ModelError.missingWeights(folder: url.path, names: missing) }
-        for (name, tensor) in renamed where expected[name]?.shape != tensor.shape {
-            throw ModelError.wrongShape(folder: url.path, name: name, expected: expected[name]?.shape ?? [], got: tensor.shape)
-        }
-        try model.update(parameters: renamed)
         return configuration
+    }
+
+    /// Adds the adapter in `directory` to `model` as the served adapter `name` of each projection
+    /// it adapts (replacing an adapter already served under that name), leaving the base weights,
+    /// float or quantized, and any training adapter untouched. It applies to the rows
+    /// ``AdapterRouting`` sends to `name`. Nothing changes when the files do not fit the model.
+    @discardableResult
+    public static func loadServed(named name: String, into model: CausalLanguageModel, from directory: URL) throws -> LoRAConfiguration {
+        let (configuration, adapters) = try read(from: directory, for: model)
+        let scale = configuration.rankStabilized
+            ? configuration.alpha / Float(configuration.rank).squareRoot()
+            : configuration.alpha / Float(configuration.rank)
+        for (projection, layer) in model.projections {
+            layer.servedAdapters[name] = adapters[projection].map { ServedLoRA(a: $0.a, b: $0.b, scale: scale) }
+        }
+        return configuration
+    }
+
+    /// Drops the served adapter `name` from every projection.
+    public static func removeServed(named name: String, from model: CausalLanguageModel) {
+        for (_, layer) in model.projections { layer.servedAdapters[name] = nil }
     }
 }

@@ -29,17 +29,7 @@ struct SamplingOptions: ParsableArguments {
 
     /// The model folder with the adapter, if one was given, applied.
     func load(_ model: String) throws -> LanguageModel {
-        let lm = try LanguageModel.load(directory: URL(fileURLWithPath: model))
-        if let adapter { _ = try PEFTAdapter.load(into: lm.network, from: URL(fileURLWithPath: adapter)) }
-        if let quantize {
-            guard let format: WeightOnlyQuantizedMatrix.Format = ["int8": .int8, "q4": .q4][quantize] else {
-                throw ValidationError("--quantize must be int8 or q4, got '\(quantize)'")
-            }
-            // An adapter stays a float side path; merge it first (`temper merge`) to quantize it too.
-            let (before, after) = lm.network.quantizeForInference(format)
-            log(String(format: "weights quantized to %@: %.0f MB -> %.0f MB", quantize, Double(before) / 1e6, Double(after) / 1e6))
-        }
-        return lm
+        try loadLanguageModel(model, adapter: adapter, quantize: quantize)
     }
 
     var parameters: GenerationParameters {
@@ -50,6 +40,22 @@ struct SamplingOptions: ParsableArguments {
                 repetitionPenalty: repetitionPenalty),
             seed: seed, stopStrings: stop)
     }
+}
+
+/// Loads a model folder, applies a PEFT adapter to it if one is given, and stores the weights as
+/// int8 or q4 if `quantize` says so (`generate`, `chat` and `serve` share this).
+func loadLanguageModel(_ model: String, adapter: String? = nil, quantize: String? = nil) throws -> LanguageModel {
+    let lm = try LanguageModel.load(directory: URL(fileURLWithPath: model))
+    if let adapter { _ = try PEFTAdapter.load(into: lm.network, from: URL(fileURLWithPath: adapter)) }
+    if let quantize {
+        guard let format: WeightOnlyQuantizedMatrix.Format = ["int8": .int8, "q4": .q4][quantize] else {
+            throw ValidationError("--quantize must be int8 or q4, got '\(quantize)'")
+        }
+        // An adapter stays a float side path; merge it first (`temper merge`) to quantize it too.
+        let (before, after) = lm.network.quantizeForInference(format)
+        log(String(format: "weights quantized to %@: %.0f MB -> %.0f MB", quantize, Double(before) / 1e6, Double(after) / 1e6))
+    }
+    return lm
 }
 
 struct GenerateCommand: ParsableCommand {

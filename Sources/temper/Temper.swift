@@ -10,7 +10,7 @@ struct Temper: ParsableCommand {
         version: "0.1.0",
         subcommands: [
             SFTCommand.self, DPOCommand.self, MergeCommand.self, ConvertCommand.self, TokenizeCommand.self,
-            GenerateCommand.self, ChatCommand.self, ScoreCommand.self,
+            GenerateCommand.self, ChatCommand.self, ScoreCommand.self, ServeCommand.self,
             BenchCommand.self, DemoCommand.self, InfoCommand.self,
         ]
     )

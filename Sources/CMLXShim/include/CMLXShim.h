@@ -205,6 +205,9 @@ int tmx_kernel_int8_dequantize(tmx_array* out, tmx_array codes, tmx_array absmax
 /// Tiled attention; query_segments/key_segments/mask may be null.
 int tmx_kernel_attention(tmx_array* out, tmx_array queries, tmx_array keys, tmx_array values, float scale,
                          bool causal, tmx_array query_segments, tmx_array key_segments, tmx_array mask);
+/// Attention over a paged KV cache (float32 queries and pools, int32 block table and key counts).
+int tmx_kernel_paged_attention(tmx_array* out, tmx_array queries, tmx_array key_pool, tmx_array value_pool,
+                               tmx_array block_table, tmx_array key_counts, int block_size, float scale);
 /// y = x·Wᵀ (+ bias; may be null) for 2-D float32 x and weight; W's gradient comes out row-major.
 int tmx_kernel_dense_linear(tmx_array* out, tmx_array x, tmx_array weight, tmx_array bias);
 /// LoRA linear layer x·Wᵀ (+ bias) + scale·(x'·Aᵀ)·Bᵀ; bias and dropped_input (x') may be null;

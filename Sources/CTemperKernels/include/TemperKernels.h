@@ -113,6 +113,14 @@ mlx::core::array attention(const mlx::core::array& queries, const mlx::core::arr
                            const std::optional<mlx::core::array>& key_segments,
                            const std::optional<mlx::core::array>& mask);
 
+/// Attention over a paged KV cache (inference only, no gradient): q [B, H, Tq, Dh]; key and value
+/// pools [slots, Hkv, Dh] (float32) with slot = block·block_size + offset; block_table [B, maxBlocks]
+/// lists each row's block ids in token order; query j of row b sees keys 0 ..< key_counts[b] − Tq + j + 1
+/// (int32 tables). A query that sees no key gives zeros. Returns [B, H, Tq, Dh].
+mlx::core::array paged_attention(const mlx::core::array& queries, const mlx::core::array& key_pool,
+                                 const mlx::core::array& value_pool, const mlx::core::array& block_table,
+                                 const mlx::core::array& key_counts, int block_size, float scale);
+
 /// y = x·Wᵀ (+ bias) for x [N, in], weight [out, in] (float32), whose backward gives the weight's
 /// gradient in the weight's own row-major layout.
 mlx::core::array dense_linear(const mlx::core::array& x, const mlx::core::array& weight,
