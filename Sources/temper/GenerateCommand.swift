@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import TemperCore
+import TemperEngine
 import TemperModels
 import TemperTokenizers
 import TemperPEFT
@@ -32,14 +33,62 @@ struct SamplingOptions: ParsableArguments {
         try loadLanguageModel(model, adapter: adapter, quantize: quantize)
     }
 
-    var parameters: GenerationParameters {
-        GenerationParameters(
-            maxNewTokens: maxTokens,
-            sampling: SamplingParameters(
-                temperature: temperature, topK: topK, topP: topP, minP: minP,
-                repetitionPenalty: repetitionPenalty),
-            seed: seed, stopStrings: stop)
+    /// The engine request for a tokenized prompt.
+    func request(_ prompt: [Int]) -> EngineRequest {
+        EngineRequest(
+            prompt: prompt,
+            sampling: RequestSamplingParameters(
+                temperature: temperature, topK: topK, topP: topP, minP: minP, repetitionPenalty: repetitionPenalty),
+            maxNewTokens: maxTokens, seed: seed, stopStrings: stop)
     }
+
+    /// An engine for one conversation: KV blocks for `tokens` tokens (a prompt and its answer).
+    static func engine(_ lm: LanguageModel, tokens: Int) -> InferenceEngine {
+        let blockSize = 16
+        let blocks = (tokens + blockSize - 1) / blockSize + 1
+        return InferenceEngine(
+            model: lm,
+            configuration: .init(
+                kvCacheBytes: blocks * InferenceEngine.bytesPerBlock(lm.network.configuration, blockSize: blockSize),
+                blockSize: blockSize, maxRunningSequences: 1, prefillChunk: 512))
+    }
+}
+
+/// Streams one answer to stdout through the engine; returns its text and prints statistics to stderr.
+func streamAnswer(_ engine: InferenceEngine, _ request: EngineRequest) throws -> String {
+    let stdout = FileHandle.standardOutput
+    let before = engine.metrics()
+    let text = LockedString()
+    let samples = try engine.generate(request) { event in
+        let piece: String
+        switch event {
+        case .token(let token): piece = token.text
+        case .finished(let sample): piece = sample.text
+        case .started: piece = ""
+        }
+        guard !piece.isEmpty else { return }
+        text.append(piece)
+        stdout.write(Data(piece.utf8))
+    }
+    stdout.write(Data("\n".utf8))
+    let after = engine.metrics()
+    let prompt = after.promptTokens - before.promptTokens
+    let generated = after.generatedTokens - before.generatedTokens
+    let prefill = after.prefillSeconds - before.prefillSeconds
+    let decode = after.decodeSeconds - before.decodeSeconds
+    log(String(
+        format: "[%d prompt tokens, %.1f tok/s prefill; %d generated, %.1f tok/s decode; finish: %@]",
+        prompt, Double(prompt) / max(prefill + decode / Double(max(generated, 1)), 1e-9), generated,
+        Double(generated) / max(decode, 1e-9), samples.first?.reason.rawValue ?? "none"))
+    return text.value
+}
+
+/// Text gathered from the engine thread.
+final class LockedString: @unchecked Sendable {
+    private let lock = NSLock()
+    private var stored = ""
+    var value: String { lock.withLock { stored } }
+    func append(_ piece: String) { lock.withLock { stored += piece } }
 }
 
 /// Loads a model folder, applies a PEFT adapter to it if one is given, and stores the weights as
@@ -82,25 +131,12 @@ struct GenerateCommand: ParsableCommand {
             ids = lm.tokenizer.encode(prompt)
         }
         guard !ids.isEmpty else { throw ValidationError("the prompt encodes to no tokens") }
-        var stats = GenerationStatistics()
-        var stream = StreamingDetokenizer(tokenizer: lm.tokenizer, skipSpecialTokens: true)
-        let stdout = FileHandle.standardOutput
-        let stopStrings = !sampling.stop.isEmpty
-        let outputs = lm.generate(prompts: [ids], parameters: sampling.parameters, statistics: &stats) { _, token in
-            // With stop strings the text is printed once cut; otherwise it streams.
-            if !stopStrings { stdout.write(Data(stream.append(token).utf8)) }
-            return true
+        let context = lm.network.configuration.maxPositionEmbeddings
+        guard ids.count < context else {
+            throw ValidationError("the prompt has \(ids.count) tokens; \(model) allows \(context)")
         }
-        if stopStrings {
-            stdout.write(Data((outputs[0].text ?? "").utf8))
-        } else {
-            stdout.write(Data(stream.finish().utf8))
-        }
-        stdout.write(Data("\n".utf8))
-        log(String(
-            format: "[%d prompt tokens, %.1f tok/s prefill; %d generated, %.1f tok/s decode; finish: %@]",
-            stats.promptTokens, stats.prefillTokensPerSecond, stats.generatedTokens,
-            stats.decodeTokensPerSecond, outputs[0].finishReason.rawValue))
+        let engine = SamplingOptions.engine(lm, tokens: min(ids.count + sampling.maxTokens, context))
+        _ = try streamAnswer(engine, sampling.request(ids))
     }
 }
 
@@ -137,6 +173,8 @@ struct ChatCommand: ParsableCommand {
         }
         var messages: [LanguageModel.Message] = system.map { [.init(role: "system", content: $0)] } ?? []
         let stdout = FileHandle.standardOutput
+        let engine = InferenceEngine(
+            model: lm, configuration: .init(kvCacheBytes: 256 << 20, maxRunningSequences: 1, prefillChunk: 512))
         log("chatting with \(lm.directory.lastPathComponent); /reset, /quit")
         while true {
             stdout.write(Data("> ".utf8))
@@ -150,15 +188,14 @@ struct ChatCommand: ParsableCommand {
             }
             messages.append(.init(role: "user", content: input))
             let ids = try lm.encodeChat(messages)
-            var stream = StreamingDetokenizer(tokenizer: lm.tokenizer, skipSpecialTokens: true)
-            var stats = GenerationStatistics()
-            let output = lm.generate(prompts: [ids], parameters: sampling.parameters, statistics: &stats) { _, token in
-                stdout.write(Data(stream.append(token).utf8))
-                return true
+            guard ids.count < engine.contextLength else {
+                log("the conversation has \(ids.count) tokens, the model's context \(engine.contextLength): /reset to start over")
+                messages.removeLast()
+                continue
             }
-            stdout.write(Data((stream.finish() + "\n").utf8))
-            messages.append(.init(role: "assistant", content: output[0].text ?? ""))
-            log(String(format: "[%d tokens, %.1f tok/s]", stats.generatedTokens, stats.decodeTokensPerSecond))
+            // The prefix cache keeps earlier turns, so each turn computes only its new tokens.
+            let answer = try streamAnswer(engine, sampling.request(ids))
+            messages.append(.init(role: "assistant", content: answer))
         }
     }
 }
