@@ -179,6 +179,23 @@ def check_chat_logprobs(client, args):
     }
 
 
+def check_capital(client, args):
+    """transformers' greedy answer on the real SmolLM2 (Tests/Fixtures/smollm2: 8 tokens, EOS last)."""
+    response = client.chat.completions.create(
+        model=args.model, messages=[{"role": "user", "content": "What is the capital of France?"}],
+        max_tokens=24, temperature=0, logprobs=True,
+    )
+    choice = response.choices[0]
+    tokens = [entry.token for entry in (choice.logprobs.content if choice.logprobs else [])]
+    return {
+        "text": choice.message.content,
+        "finish_reason": choice.finish_reason,
+        "completion_tokens": response.usage.completion_tokens,
+        "logprob_tokens": tokens,
+        "ok": choice.finish_reason == "stop",
+    }
+
+
 def check_completions(client, args):
     response = client.completions.create(
         model=args.model, prompt=COMPLETION_PROMPT, max_tokens=MAX_TOKENS, temperature=0, logprobs=2
@@ -283,6 +300,7 @@ def main():
     run("chat_stream", results, check_chat_stream, client, args, results["chat"].get("text"))
     run("chat_n2", results, check_chat_n2, client, args)
     run("chat_logprobs", results, check_chat_logprobs, client, args)
+    run("capital", results, check_capital, client, args)
     run("completions", results, check_completions, client, args)
     run("completions_stream", results, check_completions_stream, client, args, results["completions"].get("text"))
     if args.adapter_name:
