@@ -103,7 +103,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .target(
-            name: "TemperBench", dependencies: ["TemperCore", "TemperModels", "TemperPEFT", "TemperTraining"],
+            name: "TemperBench", dependencies: ["TemperCore", "TemperModels", "TemperPEFT", "TemperTraining", "TemperEngine"],
             swiftSettings: swiftSettings),
         .target(
             name: "TemperTestSupport", dependencies: ["TemperCore"], swiftSettings: swiftSettings),

@@ -1,9 +1,15 @@
 import Foundation
 import TemperCore
+import TemperEngine
 import TemperModels
+import TemperTokenizers
 
-/// Prefill and decode speed of a model folder at several batch sizes, Temper against
+/// Prefill and decode speed of a model folder at several batch sizes, Temper's engine against
 /// PyTorch + transformers (a peer script) on identical prompts, alternating in each round.
+///
+/// Temper's B prompts are submitted together; prefill is the engine's prompt-chunk time and decode
+/// the time of its decode steps, which produce all B × N tokens (the first token of each prompt
+/// comes from the first decode step, whose input is the prompt's last token).
 public struct GenerateBenchmark {
     public struct Row: Codable, Sendable {
         public var batch: Int
@@ -50,7 +56,8 @@ public struct GenerateBenchmark {
     }
 
     public func run(progress: (String) -> Void) throws -> [Row] {
-        let model = try CausalLanguageModel.load(directory: modelDirectory)
+        let lm = try LanguageModel.load(directory: modelDirectory)
+        let model = lm.network
         if let quantize { model.quantizeForInference(quantize) }
         let peer = try python.map { try PeerProcess(python: $0, script: peerScript, arguments: [modelDirectory.path]) }
         var meter = ContentionMeter(peerProcess: peer?.processIdentifier)
@@ -64,13 +71,24 @@ public struct GenerateBenchmark {
             }
             var ours: [(Double, Double)] = [], theirs: [(Double, Double)] = []
             var dropped = 0
+            let blockSize = 16
+            let engine = InferenceEngine(model: lm, configuration: .init(
+                kvCacheBytes: InferenceEngine.bytesPerBlock(model.configuration, blockSize: blockSize)
+                    * batch * ((promptLength + newTokens) / blockSize + 2),
+                blockSize: blockSize, maxRunningSequences: batch, prefillChunk: 512, prefixCaching: false))
+            func generate(_ count: Int) throws -> (prefill: Double, decode: Double) {
+                let before = engine.metrics()
+                try Self.runTogether(engine, prompts.map {
+                    EngineRequest(prompt: $0, maxNewTokens: count, stopAtEndOfSequence: false)
+                })
+                let after = engine.metrics()
+                return (after.prefillSeconds - before.prefillSeconds, after.decodeSeconds - before.decodeSeconds)
+            }
             // One untimed warm-up of each side.
-            _ = Generator(model: model).generate(prompts: prompts, parameters: GenerationParameters(maxNewTokens: 2))
+            _ = try generate(2)
             for round in 0...rounds {
                 meter.begin()
-                var stats = GenerationStatistics()
-                _ = Generator(model: model).generate(
-                    prompts: prompts, parameters: GenerationParameters(maxNewTokens: newTokens), statistics: &stats)
+                let stats = try generate(newTokens)
                 let answer = try peer?.request(PeerRequest(
                     batch: batch, prompt_length: promptLength, new_tokens: newTokens, prompts: prompts))
                 let others = meter.otherCores()
@@ -81,7 +99,7 @@ public struct GenerateBenchmark {
                     continue
                 }
                 let tokens = Double(batch * promptLength), steps = Double(batch * (newTokens - 1))
-                ours.append((tokens / stats.prefillSeconds, steps / stats.decodeSeconds))
+                ours.append((tokens / stats.prefill, Double(batch * newTokens) / stats.decode))
                 if let answer, let prefill = answer["prefill_seconds"] as? Double,
                     let decode = answer["decode_seconds"] as? Double {
                     theirs.append((tokens / prefill, steps / decode))
@@ -102,6 +120,21 @@ public struct GenerateBenchmark {
         return rows
     }
 
+    /// Submits every request at once and waits for all of them.
+    static func runTogether(_ engine: InferenceEngine, _ requests: [EngineRequest]) throws {
+        let group = DispatchGroup()
+        let failure = LockedFailure()
+        for request in requests {
+            group.enter()
+            DispatchQueue.global().async {
+                do { _ = try engine.generate(request) } catch { failure.record(error) }
+                group.leave()
+            }
+        }
+        group.wait()
+        if let error = failure.error { throw error }
+    }
+
     public static func table(_ rows: [Row]) -> String {
         let header = ["batch", "prompt", "new", "temper prefill tok/s", "torch prefill tok/s", "×", "temper decode tok/s", "torch decode tok/s", "×", "rounds"]
         let body = rows.map { row -> [String] in
@@ -117,4 +150,12 @@ public struct GenerateBenchmark {
         }
         return formatTable(header: header, rows: body)
     }
+}
+
+/// The first error of concurrent submissions.
+final class LockedFailure: @unchecked Sendable {
+    private let lock = NSLock()
+    private var first: Error?
+    var error: Error? { lock.withLock { first } }
+    func record(_ error: Error) { lock.withLock { if first == nil { first = error } } }
 }

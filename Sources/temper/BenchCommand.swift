@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run fixed workloads and report speed.",
-        subcommands: [MatmulBench.self, KernelsBench.self, GenerateBench.self, SFTBench.self, DPOBench.self]
+        subcommands: [MatmulBench.self, KernelsBench.self, GenerateBench.self, ServeBench.self, SFTBench.self, DPOBench.self]
     )
 }
 
