@@ -4,7 +4,10 @@
 // threads split the output rows and each reads its rows' codes once per call, widening them to
 // floats in registers for every row of x at once. Formats, per group of `group_size` consecutive
 // input elements of an output row: int8 codes q with a float32 scale (w ≈ scale·q), or 4-bit codes
-// q in 0..15, two per byte, low nibble first, with a float32 scale and min (w ≈ scale·q + min).
+// q in 0..15, two per byte, low nibble first, with a float32 scale and min (w ≈ scale·q + min); or,
+// with no groups, bfloat16 weights (half the bytes of float32, widened by a shift) or float32
+// weights as they are: for plain float weights at decode shapes, where an sgemm packs the weight
+// for every call and a few rows of x read it far slower per byte than one row's gemv.
 #include "Common.h"
 #include "TemperKernels.h"
 
@@ -56,8 +59,9 @@ float* permuted_scratch(size_t floats) {
   return buffer.get();
 }
 
-/// Inputs: x [N, in] float32, codes (int8 [out, in] or uint8 [out, in/2]), scales [out, in/group],
-/// then mins [out, in/group] (4-bit) and optionally the bias [out]. Output: y [N, out].
+/// Inputs: x [N, in] float32, codes (int8 [out, in], uint8 [out, in/2], bfloat16 or float32 [out,
+/// in]), scales [out, in/group] ([out, 0] for the float formats), then mins [out, in/group] (4-bit)
+/// and optionally the bias [out]. Output: y [N, out].
 class QuantizedLinear : public mx::Primitive {
  public:
   QuantizedLinear(mx::Stream stream, int bits, int group_size, bool bias, int instruction_set)
@@ -81,7 +85,7 @@ class QuantizedLinear : public mx::Primitive {
         x = permuted;
       }
       parallel_for(outputs_count, row_grain(width * rows), [&](size_t begin, size_t end) {
-        rows_kernel(isa, x, codes, scales, mins, bias, y, rows, width, outputs_count, group, four_bit, begin, end);
+        rows_kernel(isa, x, codes, scales, mins, bias, y, rows, width, outputs_count, group, bits, begin, end);
       });
     });
   }
@@ -121,7 +125,10 @@ mx::array quantized_linear(const mx::array& x, const mx::array& codes, const mx:
                            int group_size, int instruction_set) {
   auto s = cpu_stream();
   const std::string where = "[temper::kernels::quantized_linear] ";
-  if (bits != 8 && bits != 4) throw std::invalid_argument(where + "bits must be 8 or 4, got " + std::to_string(bits));
+  if (bits != 8 && bits != 4 && bits != 16 && bits != 32) {
+    throw std::invalid_argument(where + "bits must be 8, 4, 16 (bfloat16) or 32 (float32), got " + std::to_string(bits));
+  }
+  bool scaled = bits <= 8;
   if (group_size <= 0 || group_size % 64 != 0) {
     throw std::invalid_argument(where + "group_size must be a multiple of 64, got " + std::to_string(group_size));
   }
@@ -131,20 +138,25 @@ mx::array quantized_linear(const mx::array& x, const mx::array& codes, const mx:
     throw std::invalid_argument(where + "x's width " + std::to_string(in) + " is not a multiple of the group size " +
                                 std::to_string(group_size));
   }
-  if (scales.ndim() != 2 || scales.dtype() != mx::float32 || scales.shape(1) != in / group_size) {
-    throw std::invalid_argument(where + "expects float32 scales [out, in / group_size] for x's width " + std::to_string(in));
+  if (scales.ndim() != 2 || scales.dtype() != mx::float32 || scales.shape(1) != (scaled ? in / group_size : 0)) {
+    throw std::invalid_argument(where + (scaled ? "expects float32 scales [out, in / group_size] for x's width " +
+                                                      std::to_string(in)
+                                                : std::string("float weights take empty float32 scales [out, 0]")));
   }
   int out = scales.shape(0);
-  mx::Dtype code_type = bits == 8 ? mx::int8 : mx::uint8;
-  mx::Shape code_shape{out, bits == 8 ? in : in / 2};
+  mx::Dtype code_type = bits == 8 ? mx::int8 : bits == 4 ? mx::uint8 : bits == 16 ? mx::bfloat16 : mx::float32;
+  mx::Shape code_shape{out, bits == 4 ? in / 2 : in};
   if (codes.dtype() != code_type || codes.shape() != code_shape) {
-    throw std::invalid_argument(where + (bits == 8 ? "expects int8 codes [out, in]" : "expects uint8 codes [out, in / 2]") +
-                                " matching the scales and x");
+    const char* expected = bits == 8    ? "expects int8 codes [out, in]"
+                           : bits == 4  ? "expects uint8 codes [out, in / 2]"
+                           : bits == 16 ? "expects bfloat16 weights [out, in]"
+                                        : "expects float32 weights [out, in]";
+    throw std::invalid_argument(where + expected + " matching the scales and x");
   }
   if (bits == 4 && (!mins || mins->dtype() != mx::float32 || mins->shape() != scales.shape())) {
     throw std::invalid_argument(where + "4-bit codes need float32 mins shaped like the scales");
   }
-  if (bits == 8 && mins) throw std::invalid_argument(where + "int8 codes are symmetric and take no mins");
+  if (bits != 4 && mins) throw std::invalid_argument(where + "only 4-bit codes take mins");
   if (bias && bias->shape() != mx::Shape{out}) throw std::invalid_argument(where + "bias must be [out]");
   std::vector<mx::array> inputs{mx::contiguous(x, false, s), mx::contiguous(codes, false, s),
                                 mx::contiguous(scales, false, s)};

@@ -91,8 +91,10 @@ public struct KernelBenchmark {
         cases.append(Case(op: "adamw", model: "SmolLM2-135M", shape: [12, 576, 1536], backward: false, repeats: 5))
         cases.append(Case(op: "nf4_dequantize", model: "Qwen2.5-0.5B", shape: [1, 896, 4864], backward: false, repeats: 5))
         // Weight-only quantized products at decode shapes, [N, in, out], against MLX dequantizing
-        // then multiplying; then one decode step's products ([N]), against float32 Kernels.linear.
-        for format in ["int8", "q4"] {
+        // then multiplying (bf16 and f32: against the float32 weight's dense product, what float32
+        // decode runs without them); then one decode step's products ([N]), against float32
+        // Kernels.linear.
+        for format in ["int8", "q4", "bf16", "f32"] {
             for rows in [1, 8] {
                 for (input, output) in [(576, 1536), (1536, 576), (576, 49152)] {
                     cases.append(Case(op: "quantized_linear_\(format)", model: "SmolLM2-135M", shape: [rows, input, output], backward: false, repeats: 5))
@@ -147,7 +149,7 @@ public struct KernelBenchmark {
                     Random.uniform([count / 64], low: 0.5, high: 2, key: Random.key(2))]
         }
         if item.op.hasPrefix("quantized_") {
-            let format: WeightOnlyQuantizedMatrix.Format = item.op.hasSuffix("q4") ? .q4 : .int8
+            let format = quantizedFormat(item.op)
             return quantizedProducts(item).enumerated().flatMap { index, product -> [Tensor] in
                 let keys = Random.split(Random.key(UInt64(index)), count: 2)
                 let w = Random.normal([product.output, product.input], standardDeviation: 0.02, key: keys[0])
@@ -186,6 +188,14 @@ public struct KernelBenchmark {
         return (0..<implementations(item.op).arity).map { Random.normal(item.shape, key: Random.key(UInt64($0 + 1))) }
     }
 
+    /// The weight format a quantized case's op name ends with.
+    static func quantizedFormat(_ op: String) -> WeightOnlyQuantizedMatrix.Format {
+        if op.hasSuffix("q4") { return .q4 }
+        if op.hasSuffix("bf16") { return .bfloat16 }
+        if op.hasSuffix("f32") { return .float32 }
+        return .int8
+    }
+
     /// The (in, out) of a quantized case's products: the case's own, or those of one SmolLM2-135M
     /// decode step (q, k, v, o, gate, up, down in each of 30 layers, then the LM head).
     static func quantizedProducts(_ item: Case) -> [(input: Int, output: Int)] {
@@ -198,7 +208,7 @@ public struct KernelBenchmark {
     static func workloads(_ item: Case) -> (temper: ([Tensor]) -> [Tensor], mlx: ([Tensor]) -> [Tensor]) {
         if item.op.hasPrefix("quantized_") {
             // Inputs per product: x, the float32 weight, codes, scales (and the q4 mins).
-            let format: WeightOnlyQuantizedMatrix.Format = item.op.hasSuffix("q4") ? .q4 : .int8
+            let format = quantizedFormat(item.op)
             let stride = format == .q4 ? 5 : 4
             let products = quantizedProducts(item)
             func quantized(_ x: [Tensor], _ index: Int) -> WeightOnlyQuantizedMatrix {
@@ -207,9 +217,9 @@ public struct KernelBenchmark {
                                                  shape: [products[index].output, products[index].input])
             }
             let temper: ([Tensor]) -> [Tensor] = { x in products.indices.map { Kernels.quantizedLinear(x[$0 * stride], weights: quantized(x, $0)) } }
-            // A decode step compares with the float32 weights (Kernels.linear); a single product
-            // with MLX dequantizing the weight and multiplying.
-            if item.op.hasPrefix("quantized_decode") {
+            // A decode step, and a float format's product, compares with the float32 weights
+            // (Kernels.linear); an int8 or q4 product with MLX dequantizing the weight and multiplying.
+            if item.op.hasPrefix("quantized_decode") || format.isFloat {
                 return (temper, { x in products.indices.map { Kernels.linear(x[$0 * stride], weight: x[$0 * stride + 1]) } })
             }
             return (temper, { x in products.indices.map { Kernels.referenceQuantizedLinear(x[$0 * stride], weights: quantized(x, $0)) } })

@@ -247,9 +247,11 @@ public final class CausalLanguageModel: Module {
     public var inferenceHead: WeightOnlyQuantizedMatrix?
 
     /// Stores every projection and the LM head weight-only quantized for generation (int8 or q4 in
-    /// groups of 64; layers whose input size is not a multiple of 64 stay float32); returns the
-    /// weight bytes before and after. With q4 the LM head is int8, as llama.cpp keeps its output
-    /// matrix at higher precision: on SmolLM2 a q4 head alone doubles the next-token KL.
+    /// groups of 64, or bfloat16 or float32 for the decode-shaped fused product; layers whose input
+    /// size is not a multiple of 64 stay as they are); returns the weight bytes before and after.
+    /// With q4 the LM head is int8, as llama.cpp keeps its output matrix at higher precision: on
+    /// SmolLM2 a q4 head alone doubles the next-token KL; the other formats' head is in the same
+    /// format (a tied float32 head shares the embedding table, counted in `after` again).
     /// Inference only: quantized weights are not parameters.
     @discardableResult
     public func quantizeForInference(_ format: WeightOnlyQuantizedMatrix.Format) -> (before: Int, after: Int) {
@@ -263,13 +265,14 @@ public final class CausalLanguageModel: Module {
             layer.quantizeForInference(format)
             after += layer.inferenceWeight?.byteCount ?? layer.weight.byteCount
         }
+        let headFormat: WeightOnlyQuantizedMatrix.Format = format == .q4 ? .int8 : format
         if let lmHead {
             before += lmHead.weight.byteCount
-            lmHead.quantizeForInference(.int8)
+            lmHead.quantizeForInference(headFormat)
             after += lmHead.inferenceWeight?.byteCount ?? lmHead.weight.byteCount
         } else if outputWeight.dim(1) % WeightOnlyQuantizedMatrix.groupSize == 0 {
-            let head = WeightOnlyQuantizedMatrix(quantizing: outputWeight.asType(.float32), format: .int8)
-            eval([head.codes, head.scales] + (head.mins.map { [$0] } ?? []))
+            let head = WeightOnlyQuantizedMatrix(quantizing: outputWeight, format: headFormat)
+            eval(head.tensors)
             inferenceHead = head
             before += outputWeight.byteCount
             after += head.byteCount

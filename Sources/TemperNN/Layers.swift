@@ -53,15 +53,16 @@ public final class Linear: Module {
         if name == "weight" { weight = value } else { bias = value }
     }
 
-    /// Stores the weight for inference as int8 or q4 groups and drops the float copy; false (and
-    /// nothing changes) when the input size is not a multiple of the group size.
+    /// Stores the weight for inference as int8 or q4 groups, or as bfloat16 or float32 for the
+    /// decode-shaped fused product, and drops the float copy (`.float32` keeps a float32 weight's
+    /// own tensor); false (and nothing changes) when the input size is not a multiple of the group size.
     @discardableResult
     public func quantizeForInference(_ format: WeightOnlyQuantizedMatrix.Format) -> Bool {
         guard quantizedWeight == nil, inferenceWeight == nil, weight.dim(1) % WeightOnlyQuantizedMatrix.groupSize == 0 else {
             return false
         }
-        let quantized = WeightOnlyQuantizedMatrix(quantizing: weight.asType(.float32), format: format)
-        eval([quantized.codes, quantized.scales] + (quantized.mins.map { [$0] } ?? []))
+        let quantized = WeightOnlyQuantizedMatrix(quantizing: weight, format: format)
+        eval(quantized.tensors)
         inferenceWeight = quantized
         weight = Tensor.zeros([0])
         return true

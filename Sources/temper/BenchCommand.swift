@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run fixed workloads and report speed.",
-        subcommands: [MatmulBench.self, KernelsBench.self, GenerateBench.self, ServeBench.self, SFTBench.self, DPOBench.self]
+        subcommands: [MatmulBench.self, KernelsBench.self, GenerateBench.self, ServeBench.self, QuantizationBench.self, SFTBench.self, DPOBench.self]
     )
 }
 
@@ -97,13 +97,11 @@ struct GenerateBench: ParsableCommand {
     @Option(help: "Prompt tokens per row.") var promptLength: Int = 128
     @Option(help: "Generated tokens per row.") var newTokens: Int = 64
     @Option(help: "Timed rounds; each runs Temper then PyTorch.") var rounds: Int = 3
-    @Option(help: "Temper's weights as int8 or q4 (weight-only, groups of 64); PyTorch stays float32.") var quantize: String?
+    @Option(help: "Temper's weights as int8 or q4 (weight-only, groups of 64), bf16, or f32 (float32 through the fused decode kernel); PyTorch stays float32.") var quantize: String?
     @OptionGroup var peer: PeerOptions
 
     func validate() throws {
-        guard quantize == nil || ["int8", "q4"].contains(quantize!) else {
-            throw ValidationError("--quantize must be int8 or q4, got '\(quantize!)'")
-        }
+        if let quantize { _ = try inferenceFormat(quantize) }
         guard rounds > 0, promptLength > 0, newTokens > 1 else {
             throw ValidationError("--rounds and --prompt-length must be positive and --new-tokens at least 2")
         }
@@ -121,7 +119,7 @@ struct GenerateBench: ParsableCommand {
             modelDirectory: URL(fileURLWithPath: model), batches: batchSizes, promptLength: promptLength,
             newTokens: newTokens, rounds: rounds, python: python, peerScript: script.path,
             contentionLimit: peer.contentionLimit)
-        benchmark.quantize = quantize.map { $0 == "int8" ? .int8 : .q4 }
+        benchmark.quantize = try quantize.map(inferenceFormat)
         let rows = try benchmark.run { log($0) }
         print(GenerateBenchmark.table(rows))
         if let json = peer.json { try writeJSON(rows, to: json) }

@@ -16,7 +16,10 @@ struct SamplingOptions: ParsableArguments {
     @Option(help: "Repetition penalty (1 = off).") var repetitionPenalty: Float = 1
     @Option(help: "Random seed for sampling.") var seed: UInt64 = 0
     @Option(help: "A LoRA adapter folder (PEFT format) to apply.") var adapter: String?
-    @Option(help: "Store the weights for inference as int8 (symmetric) or q4 (affine 4-bit), groups of 64.") var quantize: String?
+    @Option(help: """
+        Store the weights for inference as int8 (symmetric) or q4 (affine 4-bit), groups of 64; bf16 \
+        (bfloat16 weights, half float32's bytes) or f32 (float32 weights through the fused decode kernel).
+        """) var quantize: String?
     @Option(parsing: .singleValue, help: "Stop when this text appears (repeatable).") var stop: [String] = []
 
     func validate() throws {
@@ -91,15 +94,22 @@ final class LockedString: @unchecked Sendable {
     func append(_ piece: String) { lock.withLock { stored += piece } }
 }
 
+/// The weight format a `--quantize` value names.
+func inferenceFormat(_ name: String) throws -> WeightOnlyQuantizedMatrix.Format {
+    let formats: [String: WeightOnlyQuantizedMatrix.Format] = ["int8": .int8, "q4": .q4, "bf16": .bfloat16, "f32": .float32]
+    guard let format = formats[name] else {
+        throw ValidationError("--quantize must be int8, q4, bf16 or f32, got '\(name)'")
+    }
+    return format
+}
+
 /// Loads a model folder, applies a PEFT adapter to it if one is given, and stores the weights as
-/// int8 or q4 if `quantize` says so (`generate`, `chat` and `serve` share this).
+/// int8, q4, bf16 or f32 if `quantize` says so (`generate`, `chat` and `serve` share this).
 func loadLanguageModel(_ model: String, adapter: String? = nil, quantize: String? = nil) throws -> LanguageModel {
     let lm = try LanguageModel.load(directory: URL(fileURLWithPath: model))
     if let adapter { _ = try PEFTAdapter.load(into: lm.network, from: URL(fileURLWithPath: adapter)) }
     if let quantize {
-        guard let format: WeightOnlyQuantizedMatrix.Format = ["int8": .int8, "q4": .q4][quantize] else {
-            throw ValidationError("--quantize must be int8 or q4, got '\(quantize)'")
-        }
+        let format = try inferenceFormat(quantize)
         // An adapter stays a float side path; merge it first (`temper merge`) to quantize it too.
         let (before, after) = lm.network.quantizeForInference(format)
         log(String(format: "weights quantized to %@: %.0f MB -> %.0f MB", quantize, Double(before) / 1e6, Double(after) / 1e6))

@@ -4,10 +4,12 @@ import TemperTestSupport
 
 @testable import TemperCore
 
-/// Weight-only quantized matrices (int8 symmetric, q4 affine, groups of 64) and the fused
-/// decode-shaped product x·dequant(W)ᵀ against dequantize-then-matmul, on every kernel build.
+/// Weight-only quantized matrices (int8 symmetric, q4 affine, groups of 64; bfloat16 and float32
+/// weights as they are) and the fused decode-shaped product x·dequant(W)ᵀ against
+/// dequantize-then-matmul, on every kernel build.
 @Suite struct QuantizedLinearKernelTests {
     static let formats: [WeightOnlyQuantizedMatrix.Format] = [.int8, .q4]
+    static let floatFormats: [WeightOnlyQuantizedMatrix.Format] = [.bfloat16, .float32]
     /// Portable, AVX2 and AVX-512 (each capped to what this CPU runs).
     static let instructionSets: [Int32] = [0, 1, 2]
 
@@ -92,9 +94,87 @@ import TemperTestSupport
         }
     }
 
+    /// The float formats hold the weight itself: float32 the caller's tensor (no copy), bfloat16
+    /// rounded to nearest; no scales, no mins.
+    @Test func floatFormatsHoldTheWeight() {
+        let w = Random.normal([40, 576], standardDeviation: 0.3, key: Random.key(6))
+        let f32 = WeightOnlyQuantizedMatrix(quantizing: w, format: .float32)
+        #expect(f32.codes.storage === w.storage, "float32 keeps the weight's own tensor")
+        #expect(f32.dequantized().storage === w.storage, "and widens nothing")
+        #expect(f32.scales.shape == [40, 0] && f32.mins == nil && f32.shape == [40, 576])
+        #expect(f32.byteCount == 40 * 576 * 4)
+        let bf16 = WeightOnlyQuantizedMatrix(quantizing: w, format: .bfloat16)
+        #expect(bf16.codes.dtype == .bfloat16 && bf16.codes.shape == [40, 576] && bf16.scales.shape == [40, 0])
+        #expect(bf16.byteCount == 40 * 576 * 2)
+        #expect(bf16.dequantized().dtype == .float32)
+        #expect(bf16.dequantized().toArray(Float.self) == w.asType(.bfloat16).asType(.float32).toArray(Float.self))
+        // A bfloat16 weight is taken as it is, and widened exactly for float32.
+        let half = w.asType(.bfloat16)
+        #expect(WeightOnlyQuantizedMatrix(quantizing: half, format: .bfloat16).codes.storage === half.storage)
+        #expect(WeightOnlyQuantizedMatrix(quantizing: half, format: .float32).dequantized().toArray(Float.self)
+                == half.asType(.float32).toArray(Float.self))
+    }
+
+    static let floatShapes = [64, 576, 1536].flatMap { input in [1, 7, 577, 1001].map { Shape(input: input, output: $0) } }
+
+    /// The float formats' fused product on each build, for N ∈ {1, 3, 8, 64, 65} with and without a
+    /// bias, equals the product with the weight they hold (bfloat16: the bf16-rounded weight) in
+    /// float64; the public entry point too, which sends 65 rows to the dense product. float32 also
+    /// equals the dense float32 product (Kernels.linear) up to float reordering.
+    @Test(arguments: floatFormats, floatShapes)
+    func floatFormatsMatchTheDenseProduct(format: WeightOnlyQuantizedMatrix.Format, shape: Shape) {
+        let keys = Random.split(Random.key(UInt64(shape.input * 11 + shape.output)), count: 2)
+        let w = Random.normal([shape.output, shape.input], standardDeviation: 0.05, key: keys[0])
+        let q = WeightOnlyQuantizedMatrix(quantizing: w, format: format)
+        let held = (format == .bfloat16 ? w.asType(.bfloat16) : w).asType(.float64)
+        let bias = Random.normal([shape.output], key: keys[1])
+        let tolerance = Tolerance(absolute: 1e-5, relative: 1e-5)
+        for rows in [1, 3, 8, 64, 65] {
+            let x = Random.normal([rows, shape.input], key: Random.key(UInt64(shape.input * 17 + shape.output * 3 + rows)))
+            let plain = x.asType(.float64).matmul(held.mT)
+            let biased = plain + bias.asType(.float64)
+            eval(plain, biased)
+            for isa in Self.instructionSets {
+                let label = "\(format) \(shape) N\(rows) isa\(isa)"
+                KernelTests.assertWithin(Kernels.quantizedLinear(x, weights: q, bias: nil, instructionSet: isa), plain,
+                                         tolerance: tolerance, label, sourceLocation: #_sourceLocation)
+                KernelTests.assertWithin(Kernels.quantizedLinear(x, weights: q, bias: bias, instructionSet: isa), biased,
+                                         tolerance: tolerance, "\(label) bias", sourceLocation: #_sourceLocation)
+            }
+            let label = "\(format) \(shape) N\(rows)"
+            KernelTests.assertWithin(Kernels.quantizedLinear(x, weights: q), plain, tolerance: tolerance, label,
+                                     sourceLocation: #_sourceLocation)
+            KernelTests.assertWithin(Kernels.quantizedLinear(x, weights: q, bias: bias), biased, tolerance: tolerance,
+                                     "\(label) bias", sourceLocation: #_sourceLocation)
+            if format == .float32 {
+                KernelTests.assertWithin(Kernels.quantizedLinear(x, weights: q, bias: bias), Kernels.linear(x, weight: w, bias: bias),
+                                         tolerance: tolerance, "\(label) vs dense float32", sourceLocation: #_sourceLocation)
+            }
+        }
+    }
+
+    @Test(arguments: floatFormats)
+    func floatFormatsRejectBadShapes(format: WeightOnlyQuantizedMatrix.Format) {
+        let q = WeightOnlyQuantizedMatrix(quantizing: Tensor.ones([4, 128]), format: format)
+        #expect(throws: MLXError.self) {
+            try withErrorHandling { Kernels.quantizedLinear(Tensor.ones([2, 192]), weights: q).evaluated() }
+        }
+        // Weights of the other float type, or scales where the float formats take none.
+        var broken = q
+        broken.codes = Tensor.ones([4, 128], dtype: format == .float32 ? .bfloat16 : .float32)
+        #expect(throws: MLXError.self) {
+            try withErrorHandling { Kernels.quantizedLinear(Tensor.ones([2, 128]), weights: broken).evaluated() }
+        }
+        broken = q
+        broken.scales = Tensor.ones([4, 2])
+        #expect(throws: MLXError.self) {
+            try withErrorHandling { Kernels.quantizedLinear(Tensor.ones([2, 128]), weights: broken).evaluated() }
+        }
+    }
+
     /// Leading axes are flattened on the fused path; off it (here: fused kernels off) the product is
     /// the composition.
-    @Test(arguments: formats)
+    @Test(arguments: formats + floatFormats)
     func batchedInputAndFallback(format: WeightOnlyQuantizedMatrix.Format) {
         let keys = Random.split(Random.key(9), count: 2)
         let q = WeightOnlyQuantizedMatrix(quantizing: Random.normal([70, 128], key: keys[0]), format: format)

@@ -46,6 +46,45 @@ struct InferenceQuantizationTests {
         }
     }
 
+    /// `--quantize f32` changes only the product's kernel: the same logits up to float reordering
+    /// and the same greedy tokens; `--quantize bf16` rounds every weight to bfloat16 and keeps the
+    /// greedy tokens on the fixture prompts.
+    @Test func floatFormatsKeepGreedyTokens() throws {
+        let reference = try Self.model()
+        let (_, json) = try GGUFImportTests.expected()
+        let prompts = (json["prompts"] as! [String: [Int]]).sorted { $0.key < $1.key }.map(\.value)
+        func logits(_ model: CausalLanguageModel, _ prompt: [Int]) -> Tensor {
+            model(Tensor(prompt.map { Int32($0) }, shape: [1, prompt.count]))[0]
+        }
+        let generator = { (model: CausalLanguageModel, prompt: [Int]) in
+            Generator(model: model).generate(prompts: [prompt], parameters: GenerationParameters(maxNewTokens: 12, stopTokenIDs: [2]))[0].tokens
+        }
+        for format in [WeightOnlyQuantizedMatrix.Format.float32, .bfloat16] {
+            let model = try Self.model()
+            let (before, after) = model.quantizeForInference(format)
+            #expect(model.model.layers.allSatisfy { $0.mlp.downProj.inferenceWeight?.format == format })
+            #expect(model.inferenceHead?.format == format, "the head keeps the layers' format")
+            if format == .float32 {
+                #expect(after == before, "\(before) -> \(after) bytes")
+            } else {
+                #expect(after * 2 == before, "\(before) -> \(after) bytes")
+            }
+            for prompt in prompts {
+                let p = logits(reference, prompt), q = logits(model, prompt)
+                if format == .float32 {
+                    let difference = (p - q).abs().max().item(Float.self)
+                    #expect(difference < 1e-4, "f32: logits differ by \(difference)")
+                } else {
+                    // KL(float32 ‖ bf16) of the next-token distribution.
+                    let (pl, ql) = (p[-1].logSoftmax(axis: -1), q[-1].logSoftmax(axis: -1))
+                    let kl = Double((pl.exp() * (pl - ql)).sum().item(Float.self))
+                    #expect(kl < 0.01, "bf16: KL \(kl)")
+                }
+                #expect(generator(model, prompt) == generator(reference, prompt), "\(format)")
+            }
+        }
+    }
+
     @Test func decodeRowsReadCodesAndPrefillRowsWidenTheWeight() throws {
         let layer = Linear(weight: Random.normal([96, 128], key: Random.key(3)), bias: Random.normal([96], key: Random.key(4)))
         #expect(layer.quantizeForInference(.q4))

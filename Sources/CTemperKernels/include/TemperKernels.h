@@ -141,8 +141,10 @@ mlx::core::array lora_linear(const mlx::core::array& x, const mlx::core::array& 
 /// materializing the float weight. Per group of `group_size` (a multiple of 64) consecutive inputs of
 /// an output row: bits 8, int8 codes [out, in] with float32 scales [out, in/group_size], w ≈ scale·q;
 /// bits 4, uint8 codes [out, in/2] (two per byte, low nibble first, q in 0..15) with float32 scales
-/// and mins, w ≈ scale·q + min. Inference only: not differentiable. `instruction_set` -1 runs the
-/// widest build the CPU runs; 0 (portable), 1 (AVX2) or 2 (AVX-512) asks for a narrower one, for tests.
+/// and mins, w ≈ scale·q + min; bits 16 or 32, the weight itself as bfloat16 or float32 [out, in]
+/// with empty scales [out, 0] (in still a multiple of 64). Inference only: not differentiable.
+/// `instruction_set` -1 runs the widest build the CPU runs; 0 (portable), 1 (AVX2) or 2 (AVX-512)
+/// asks for a narrower one, for tests.
 mlx::core::array quantized_linear(const mlx::core::array& x, const mlx::core::array& codes,
                                   const mlx::core::array& scales, const std::optional<mlx::core::array>& mins,
                                   const std::optional<mlx::core::array>& bias, int bits, int group_size,

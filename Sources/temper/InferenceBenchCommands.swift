@@ -57,3 +57,28 @@ struct ServeBench: ParsableCommand {
         if let json = peer.json { try writeJSON(rows, to: json) }
     }
 }
+
+struct QuantizationBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "quantization",
+        abstract: "Quality cost of --quantize on a text: perplexity, greedy-token agreement and KL against float32.")
+
+    @Option(help: "A Hugging Face model folder (default: the converted SmolLM2-135M-Instruct).")
+    var model: String = benchmarkModel
+    @Option(help: "The text (default: the shipped Data/perplexity-text.txt).")
+    var text: String = checkoutRoot.appendingPathComponent("Data/perplexity-text.txt").path
+    @Option(help: "Formats to compare with float32, comma separated.") var formats: String = "int8,q4"
+    @Option(help: "Tokens per forward pass.") var window: Int = 512
+    @Option(help: "Also write the rows as JSON to this file.") var json: String?
+
+    func run() throws {
+        let chosen = try formats.split(separator: ",").map { name in
+            (String(name), try inferenceFormat(String(name)))
+        }
+        let rows = try QuantizationQuality(
+            modelDirectory: URL(fileURLWithPath: model), textFile: URL(fileURLWithPath: text), window: window
+        ).run(formats: chosen) { log($0) }
+        print(QuantizationQuality.table(rows))
+        if let json { try writeJSON(rows, to: json) }
+    }
+}
