@@ -21,7 +21,7 @@ struct ServeCommand: ParsableCommand {
         parsing: .singleValue,
         help: ArgumentHelp("A LoRA adapter (PEFT folder) that requests select with model=NAME (repeatable).", valueName: "name=dir"))
     var adapter: [String] = []
-    @Option(help: "Store the weights for inference as int8 (symmetric) or q4 (affine 4-bit), groups of 64.")
+    @Option(help: "Weights for inference: int8 (symmetric) or q4 (affine 4-bit) in groups of 64, bf16, or f32 (float32 through the fused decode kernel).")
     var quantize: String?
     @Option(help: "The address to bind.") var host = "127.0.0.1"
     @Option(help: "The port to bind; 0 picks a free one (the line printed names it).") var port = 8000
@@ -48,9 +48,7 @@ struct ServeCommand: ParsableCommand {
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
-        if let quantize, !["int8", "q4"].contains(quantize) {
-            throw ValidationError("--quantize must be int8 or q4, got '\(quantize)'")
-        }
+        if let quantize { _ = try inferenceFormat(quantize) }
         if !ServeSecurity.isLoopback(host: host) && apiKeyFile == nil {
             throw ValidationError(
                 "--host \(host) is not a loopback address: refusing to serve it without --api-key-file "
