@@ -123,16 +123,16 @@ public struct GenerateBenchmark {
     /// Submits every request at once and waits for all of them.
     static func runTogether(_ engine: InferenceEngine, _ requests: [EngineRequest]) throws {
         let group = DispatchGroup()
-        let failure = LockedFailure()
+        let failure = LockedBox<Error?>(nil)
         for request in requests {
             group.enter()
             DispatchQueue.global().async {
-                do { _ = try engine.generate(request) } catch { failure.record(error) }
+                do { _ = try engine.generate(request) } catch { failure.mutate { $0 = $0 ?? error } }
                 group.leave()
             }
         }
         group.wait()
-        if let error = failure.error { throw error }
+        if let error = failure.value { throw error }
     }
 
     public static func table(_ rows: [Row]) -> String {
@@ -150,12 +150,4 @@ public struct GenerateBenchmark {
         }
         return formatTable(header: header, rows: body)
     }
-}
-
-/// The first error of concurrent submissions.
-final class LockedFailure: @unchecked Sendable {
-    private let lock = NSLock()
-    private var first: Error?
-    var error: Error? { lock.withLock { first } }
-    func record(_ error: Error) { lock.withLock { if first == nil { first = error } } }
 }

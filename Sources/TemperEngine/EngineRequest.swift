@@ -138,8 +138,6 @@ public struct EngineMetrics: Sendable {
     public var decodeSteps = 0
     public var decodeSeconds = 0.0
     public var prefillSeconds = 0.0
-    /// Seconds from submission to each request's first token.
-    public var timeToFirstToken: [Double] = []
 
     public init() {}
 }

@@ -459,11 +459,6 @@ public final class InferenceEngine: @unchecked Sendable {
 
     private func emit(_ sequence: Sequence, _ sampled: SampledToken) {
         let request = sequence.request
-        if !request.firstTokenSeen {
-            request.firstTokenSeen = true
-            totals.timeToFirstToken.append(Date().timeIntervalSince(request.submitted))
-            if totals.timeToFirstToken.count > 4096 { totals.timeToFirstToken.removeFirst(2048) }
-        }
         sequence.tokens.append(sampled.token)
         totals.generatedTokens += 1
         let token = sampled.token
@@ -510,10 +505,8 @@ final class RequestState {
     let request: EngineRequest
     let onEvent: (EngineEvent) -> Void
     private let onEnd: () -> Void
-    let submitted = Date()
     var started = false
     var forked = false
-    var firstTokenSeen = false
     /// Samples admitted and not finished (preempted ones included).
     var liveSamples = 0
     private var ended = false
@@ -568,13 +561,14 @@ final class Sequence {
     func blockTokens(_ index: Int, size: Int) -> ArraySlice<Int> { tokens[(index * size)..<((index + 1) * size)] }
 }
 
-/// A value shared between threads under a lock.
-final class LockedBox<Value>: @unchecked Sendable {
+/// A value shared between threads under a lock (what `generate`'s callbacks, which run on the
+/// engine thread, gather for the caller).
+public final class LockedBox<Value>: @unchecked Sendable {
     private let lock = NSLock()
     private var stored: Value
 
-    init(_ value: Value) { stored = value }
+    public init(_ value: Value) { stored = value }
 
-    var value: Value { lock.withLock { stored } }
-    func mutate(_ body: (inout Value) -> Void) { lock.withLock { body(&stored) } }
+    public var value: Value { lock.withLock { stored } }
+    public func mutate(_ body: (inout Value) -> Void) { lock.withLock { body(&stored) } }
 }

@@ -61,7 +61,7 @@ struct SamplingOptions: ParsableArguments {
 func streamAnswer(_ engine: InferenceEngine, _ request: EngineRequest) throws -> String {
     let stdout = FileHandle.standardOutput
     let before = engine.metrics()
-    let text = LockedString()
+    let text = LockedBox("")
     let samples = try engine.generate(request) { event in
         let piece: String
         switch event {
@@ -70,7 +70,7 @@ func streamAnswer(_ engine: InferenceEngine, _ request: EngineRequest) throws ->
         case .started: piece = ""
         }
         guard !piece.isEmpty else { return }
-        text.append(piece)
+        text.mutate { $0 += piece }
         stdout.write(Data(piece.utf8))
     }
     stdout.write(Data("\n".utf8))
@@ -81,17 +81,10 @@ func streamAnswer(_ engine: InferenceEngine, _ request: EngineRequest) throws ->
     let decode = after.decodeSeconds - before.decodeSeconds
     log(String(
         format: "[%d prompt tokens, %.1f tok/s prefill; %d generated, %.1f tok/s decode; finish: %@]",
+        // A prompt's last token runs in the first decode step, so prefill is counted with one step.
         prompt, Double(prompt) / max(prefill + decode / Double(max(generated, 1)), 1e-9), generated,
         Double(generated) / max(decode, 1e-9), samples.first?.reason.rawValue ?? "none"))
     return text.value
-}
-
-/// Text gathered from the engine thread.
-final class LockedString: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored = ""
-    var value: String { lock.withLock { stored } }
-    func append(_ piece: String) { lock.withLock { stored += piece } }
 }
 
 /// The weight format a `--quantize` value names.

@@ -12,9 +12,10 @@ struct TemperProcess {
         return testBinary.deletingLastPathComponent().appendingPathComponent("temper")
     }
 
-    static func run(_ arguments: [String], currentDirectory: URL? = nil) throws -> TemperProcess {
+    /// Runs `temper` (or another program) to the end.
+    static func run(_ arguments: [String], program: URL = executable, currentDirectory: URL? = nil) throws -> TemperProcess {
         let process = Process()
-        process.executableURL = executable
+        process.executableURL = program
         process.arguments = arguments
         if let currentDirectory { process.currentDirectoryURL = currentDirectory }
         let (output, error) = (Pipe(), Pipe())

@@ -48,20 +48,9 @@ final class ServerProcess {
     struct ServerError: Error { var message: String }
 }
 
-/// Runs a program to the end; its exit status and stdout.
-func runProgram(_ path: String, _ arguments: [String], in directory: URL) throws -> (status: Int32, output: String, errors: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path, relativeTo: directory)
-    process.arguments = arguments
-    process.currentDirectoryURL = directory
-    let (output, errors) = (Pipe(), Pipe())
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    let errorData = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    return (process.terminationStatus, String(decoding: data, as: UTF8.self), String(decoding: errorData, as: UTF8.self))
+/// Runs a program (a path relative to `directory`, or absolute) in `directory`.
+func runProgram(_ path: String, _ arguments: [String], in directory: URL) throws -> TemperProcess {
+    try TemperProcess.run(arguments, program: URL(fileURLWithPath: path, relativeTo: directory), currentDirectory: directory)
 }
 
 /// `temper serve` on the real SmolLM2 with a LoRA adapter trained here, driven by the real `openai`
@@ -96,8 +85,8 @@ func runProgram(_ path: String, _ arguments: [String], in directory: URL) throws
         #expect(baseAnswer != adapterAnswer, "the trained adapter should change the greedy answer")
 
         let venv = try runProgram("Tools/make-venv.sh", [".venv-serve-test", "Tools/serve-test/requirements.txt"], in: Self.root)
-        try #require(venv.status == 0, "\(venv.errors)")
-        let python = venv.output.trimmingCharacters(in: .whitespacesAndNewlines)
+        try #require(venv.exitCode == 0, "\(venv.standardError)")
+        let python = venv.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
 
         let server = try ServerProcess(["--model", model.path, "--adapter", "tuned=\(adapter.path)", "--max-running", "32"])
         let checks = try runProgram(
@@ -110,8 +99,8 @@ func runProgram(_ path: String, _ arguments: [String], in directory: URL) throws
         #expect(status == 0, "\(log)")
         #expect(log.contains("server stopped"))
 
-        let report = try JSONSerialization.jsonObject(with: Data(checks.output.utf8)) as? [String: Any]
-        let results = try #require(report?["checks"] as? [String: [String: Any]], "\(checks.output)\n\(checks.errors)")
+        let report = try JSONSerialization.jsonObject(with: Data(checks.standardOutput.utf8)) as? [String: Any]
+        let results = try #require(report?["checks"] as? [String: [String: Any]], "\(checks.standardOutput)\n\(checks.standardError)")
         for (name, result) in results { #expect(result["ok"] as? Bool == true, "\(name): \(result)") }
         #expect(report?["openai_version"] as? String == "3.60.0")
         // Through the server, greedy answers equal `temper generate`'s, base and adapter alike...
@@ -124,8 +113,8 @@ func runProgram(_ path: String, _ arguments: [String], in directory: URL) throws
         #expect(results["capital"]?["logprob_tokens"] as? [String] == ["The", " capital", " of", " France", " is", " Paris", "."])
         #expect((results["chat_n2"]?["texts"] as? [String])?.count == 2)
 
-        let loadReport = try JSONSerialization.jsonObject(with: Data(load.output.utf8)) as? [String: Any]
-        #expect(loadReport?["ok"] as? Bool == true, "\(load.output)\n\(load.errors)")
+        let loadReport = try JSONSerialization.jsonObject(with: Data(load.standardOutput.utf8)) as? [String: Any]
+        #expect(loadReport?["ok"] as? Bool == true, "\(load.standardOutput)\n\(load.standardError)")
         #expect((loadReport?["errors"] as? [String])?.isEmpty == true)
         #expect(loadReport?["incomplete"] as? Int == 0)
         let final = loadReport?["final"] as? [String: Double]

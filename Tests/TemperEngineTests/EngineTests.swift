@@ -216,23 +216,16 @@ struct InferenceEngineTests {
         #expect(scalars.count > 6)
         var stop = String.UnicodeScalarView()
         stop.append(contentsOf: scalars[4..<6])
-        let collected = LockedText()
+        let collected = LockedBox("")
         let cut = try engine.generate(EngineRequest(
             prompt: expected.prompts[0], maxNewTokens: 20, stopStrings: [String(stop)], stopAtEndOfSequence: false
         )) { event in
-            if case .token(let token) = event { collected.append(token.text) }
-            if case .finished(let sample) = event { collected.append(sample.text) }
+            if case .token(let token) = event { collected.mutate { $0 += token.text } }
+            if case .finished(let sample) = event { collected.mutate { $0 += sample.text } }
         }[0]
         #expect(cut.reason == .stop)
         #expect(cut.stop == String(stop))
-        #expect(text.hasPrefix(collected.text))
-        #expect(!collected.text.contains(String(stop)))
+        #expect(text.hasPrefix(collected.value))
+        #expect(!collected.value.contains(String(stop)))
     }
-}
-
-final class LockedText: @unchecked Sendable {
-    private let lock = NSLock()
-    private var stored = ""
-    var text: String { lock.withLock { stored } }
-    func append(_ piece: String) { lock.withLock { stored += piece } }
 }
