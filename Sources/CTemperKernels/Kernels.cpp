@@ -364,4 +364,9 @@ mx::array softmax(const mx::array& x) { return row_op(RowOp::softmax, x, "softma
 mx::array log_softmax(const mx::array& x) { return row_op(RowOp::log_softmax, x, "log_softmax"); }
 mx::array logsumexp(const mx::array& x) { return row_op(RowOp::logsumexp, x, "logsumexp"); }
 
+float host_max(const float* x, size_t count) { return TEMPER_DISPATCH(row_max, x, count); }
+float host_exp_weights(const float* x, size_t count, float shift, float scale, float* weights) {
+  return TEMPER_DISPATCH(exp_weights, x, count, shift, scale, weights);
+}
+
 }  // namespace temper::kernels

@@ -18,6 +18,18 @@ struct ContentionMeter {
         return max(0, (now.busy - start.busy) - (now.own - start.own)) / seconds
     }
 
+    /// Runs `body` and returns the cores' worth of CPU the peer used meanwhile: an idle peer whose
+    /// thread pool keeps spinning after its own turn takes cores from ours, which `otherCores()`
+    /// (counting the peer as the benchmark's own) cannot see.
+    func peerCores<T>(during body: () throws -> T) rethrows -> (result: T, cores: Double) {
+        guard let peerProcess else { return (try body(), 0) }
+        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let (before, start) = (Self.processTicks(peerProcess), Date())
+        let result = try body()
+        let seconds = Date().timeIntervalSince(start)
+        return (result, seconds > 0 ? (Self.processTicks(peerProcess) - before) / ticks / seconds : 0)
+    }
+
     /// Also count this process's finished children as its own (a peer run as a child process
     /// that has exited and been reaped no longer shows in /proc).
     var countsReapedChildren = false

@@ -88,10 +88,10 @@ public struct GenerateBenchmark {
             _ = try generate(2)
             for round in 0...rounds {
                 meter.begin()
-                let stats = try generate(newTokens)
+                let (stats, peerDuringOurs) = try meter.peerCores { try generate(newTokens) }
                 let answer = try peer?.request(PeerRequest(
                     batch: batch, prompt_length: promptLength, new_tokens: newTokens, prompts: prompts))
-                let others = meter.otherCores()
+                let others = meter.otherCores() + peerDuringOurs
                 if round == 0 { continue }  // the peer's warm-up
                 if others > contentionLimit {
                     dropped += 1

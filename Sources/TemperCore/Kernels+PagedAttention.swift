@@ -58,10 +58,18 @@ extension Kernels {
     /// Writes `rows` [n, Hkv, Dh] into `pool` [slots, Hkv, Dh] at int32 `slots` [n]; the pool's
     /// buffer is reused when nothing else holds it (MLX donation), so a write costs O(n), not O(pool).
     public static func writingSlots(_ pool: Tensor, slots: Tensor, rows: Tensor) -> Tensor {
-        let width = pool.dim(1) * pool.dim(2)
-        let indices = slots.asType(.int32).reshaped(-1, 1).broadcast(to: [slots.dim(0), width])
-        return pool.reshaped(pool.dim(0), width)
-            .putAlong(indices, values: rows.reshaped(-1, width), axis: 0)
-            .reshaped(pool.shape)
+        writingSlots(pool, indices: slotIndices(slots, rowShape: Array(pool.shape.dropFirst())), rows: rows)
+    }
+
+    /// The scatter indices [n, rowShape...] that put n rows at `slots` [n] of a pool whose rows have
+    /// `rowShape`: made once per forward pass and shared by every layer's writes.
+    public static func slotIndices(_ slots: Tensor, rowShape: [Int]) -> Tensor {
+        let count = slots.dim(0)
+        return slots.asType(.int32).reshaped([count] + rowShape.map { _ in 1 }).broadcast(to: [count] + rowShape)
+    }
+
+    /// `writingSlots` with indices from `slotIndices`; `rows` is reshaped to their shape.
+    public static func writingSlots(_ pool: Tensor, indices: Tensor, rows: Tensor) -> Tensor {
+        pool.putAlong(indices, values: rows.reshaped(indices.shape), axis: 0)
     }
 }

@@ -101,6 +101,22 @@ public enum Kernels {
         return keepDims ? result.expandedDimensions(axis: -1) : result
     }
 
+    /// The largest value of a host row, NaN ignored (−inf for an empty or all-NaN row).
+    public static func hostMax(_ x: UnsafeBufferPointer<Float>) -> Float {
+        guard let base = x.baseAddress else { return -.infinity }
+        return tmx_host_max(base, x.count)
+    }
+
+    /// Σ exp((x − shift)·scale) over a host row, vectorized (the sampler's normalisers and weights):
+    /// `shift` at least the row's max, `scale` > 0, NaN entries weighing 0. Each weight is written
+    /// to `weights` (of x's count) when given.
+    public static func hostExpWeights(
+        _ x: UnsafeBufferPointer<Float>, shift: Float, scale: Float = 1, into weights: UnsafeMutablePointer<Float>? = nil
+    ) -> Float {
+        guard let base = x.baseAddress else { return 0 }
+        return tmx_host_exp_weights(base, x.count, shift, scale, weights)
+    }
+
     /// The number of threads the kernels split work across.
     public static var threadCount: Int { Int(tmx_kernel_thread_count()) }
 

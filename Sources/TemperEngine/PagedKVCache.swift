@@ -123,14 +123,16 @@ final class PagedKVCache {
         return Batch(
             cache: self, blockTable: Tensor(table, shape: [blockTables.count, width]),
             keyCounts: Tensor(keyCounts.map(Int32.init), shape: [keyCounts.count]),
-            slots: Tensor(slots, shape: [slots.count]))
+            slotIndices: Kernels.slotIndices(
+                Tensor(slots, shape: [slots.count]), rowShape: Array(keyPools[0].shape.dropFirst())))
     }
 
     fileprivate func attend(layer: Int, queries: Tensor, keys: Tensor, values: Tensor, scale: Float, batch: Batch) -> Tensor {
-        // [B, Hkv, T, Dh] -> one row per token, in the order of `batch.slots`.
-        func rows(_ t: Tensor) -> Tensor { t.transposed(0, 2, 1, 3).reshaped(-1, t.dim(1), t.dim(3)) }
-        keyPools[layer] = Kernels.writingSlots(keyPools[layer], slots: batch.slots, rows: rows(keys))
-        valuePools[layer] = Kernels.writingSlots(valuePools[layer], slots: batch.slots, rows: rows(values))
+        // [B, Hkv, T, Dh] -> one row per token, in the order of the batch's slots (a decode step's
+        // T = 1 needs no transpose).
+        func rows(_ t: Tensor) -> Tensor { t.dim(2) == 1 ? t : t.transposed(0, 2, 1, 3) }
+        keyPools[layer] = Kernels.writingSlots(keyPools[layer], indices: batch.slotIndices, rows: rows(keys))
+        valuePools[layer] = Kernels.writingSlots(valuePools[layer], indices: batch.slotIndices, rows: rows(values))
         return Kernels.pagedAttention(
             queries: queries, keyPool: keyPools[layer], valuePool: valuePools[layer], blockTable: batch.blockTable,
             keyCounts: batch.keyCounts, blockSize: blockSize, scale: scale)
@@ -144,7 +146,8 @@ final class PagedKVCache {
         let cache: PagedKVCache
         let blockTable: Tensor
         let keyCounts: Tensor
-        let slots: Tensor
+        /// Where the pass's new keys and values go, as scatter indices shared by every layer.
+        let slotIndices: Tensor
 
         /// Rows have their own lengths; callers always pass explicit positions.
         var length: Int { 0 }

@@ -149,11 +149,9 @@ public struct RequestSampler: Sendable {
     mutating func sample(row raw: UnsafeBufferPointer<Float>) -> SampledToken {
         precondition(!raw.isEmpty, "sample: empty logits row")
         // log_softmax of the raw row needs only its log-normaliser.
-        var rawMax = -Float.infinity
-        for value in raw where value > rawMax { rawMax = value }
-        var rawSum = 0.0
-        for value in raw { rawSum += Foundation.exp(Double(value) - Double(rawMax)) }
-        let rawLogNormaliser = Double(rawMax) + Foundation.log(rawSum)
+        let rawMax = Kernels.hostMax(raw)
+        let rawSum = Kernels.hostExpWeights(raw, shift: rawMax)
+        let rawLogNormaliser = Double(rawMax) + Foundation.log(Double(rawSum))
 
         var logits = [Float](raw)
         for index in logits.indices where logits[index].isNaN { logits[index] = -.infinity }
@@ -207,37 +205,44 @@ public struct RequestSampler: Sendable {
     private mutating func draw(_ logits: [Float]) -> (token: Int, logProb: Double, poolSize: Int) {
         let vocabulary = logits.count
         let temperature = Double(parameters.temperature)
-        let top = logits.max()!
+        let top = logits.withUnsafeBufferPointer(Kernels.hostMax)
         precondition(top > -.infinity, "sample: every token is banned")
-        // Weights relative to the most likely token, whose weight is 1; min-p is a threshold on them.
-        func weight(_ logit: Float) -> Double { Foundation.exp((Double(logit) - Double(top)) / temperature) }
+        // Weights relative to the most likely token, whose weight is 1, all computed in one vectorized
+        // pass; min-p is a threshold on them.
+        var weights = [Float](repeating: 0, count: vocabulary)
+        let everyWeight = weights.withUnsafeMutableBufferPointer { out in
+            logits.withUnsafeBufferPointer {
+                Kernels.hostExpWeights($0, shift: top, scale: Float(1 / temperature), into: out.baseAddress)
+            }
+        }
+        func weight(_ token: Int) -> Double { Double(weights[token]) }
         let minimumWeight = Double(parameters.minP)
         let limit = parameters.topK > 0 ? min(parameters.topK, vocabulary) : vocabulary
 
         var support: [Int] = []
         var poolSize = 0
         if limit == vocabulary && parameters.topP >= 1 {
-            support = logits.indices.filter { weight(logits[$0]) >= minimumWeight }
+            support = logits.indices.filter { weight($0) >= minimumWeight }
         } else if parameters.topP >= 1 {
             // Top-k alone (with perhaps min-p): the top-k set, in id order.
             let pool = Self.topIndices(logits, count: limit, sorted: false)
             poolSize = pool.count
-            support = pool.filter { weight(logits[$0]) >= minimumWeight }
+            support = pool.filter { weight($0) >= minimumWeight }
         } else {
             // The normaliser of the top-k set (or of the whole vocabulary), exact, in O(V).
             let total: Double
             if limit == vocabulary {
-                total = logits.reduce(0.0) { $0 + weight($1) }
+                total = Double(everyWeight)
             } else {
                 var scratch = logits
                 let threshold = Self.largest(rank: limit - 1, in: &scratch)
                 var above = 0
                 var sum = 0.0
-                for logit in logits where logit > threshold {
+                for token in logits.indices where logits[token] > threshold {
                     above += 1
-                    sum += weight(logit)
+                    sum += weight(token)
                 }
-                total = sum + Double(limit - above) * weight(threshold)
+                total = sum + Double(limit - above) * weight(logits.firstIndex(of: threshold)!)
             }
             let target = Double(parameters.topP) * total
             var size = min(limit, Self.candidatePoolLimit)
@@ -246,7 +251,7 @@ public struct RequestSampler: Sendable {
                 var cumulative = 0.0
                 var keep: Int?
                 for (position, token) in pool.enumerated() {
-                    cumulative += weight(logits[token])
+                    cumulative += weight(token)
                     if cumulative >= target {
                         keep = position + 1
                         break
@@ -254,7 +259,7 @@ public struct RequestSampler: Sendable {
                 }
                 if keep != nil || size == limit {
                     poolSize = pool.count
-                    support = Array(pool.prefix(keep ?? pool.count)).filter { weight(logits[$0]) >= minimumWeight }
+                    support = Array(pool.prefix(keep ?? pool.count)).filter { weight($0) >= minimumWeight }
                     break
                 }
                 size = min(limit, size * 4)
@@ -263,27 +268,27 @@ public struct RequestSampler: Sendable {
 
         // Tokens of weight 0 (banned, or underflowed) can never be drawn; the top token always remains.
         var drawable: [Int] = []
-        var weights: [Double] = []
+        var drawableWeights: [Double] = []
         for token in support {
-            let value = weight(logits[token])
+            let value = weight(token)
             if value > 0 {
                 drawable.append(token)
-                weights.append(value)
+                drawableWeights.append(value)
             }
         }
         support = drawable
-        let total = weights.reduce(0, +)
+        let total = drawableWeights.reduce(0, +)
         let draw = Double(generator.next() >> 11) * 0x1p-53 * total
         var cumulative = 0.0
         var chosen = support.count - 1
-        for (position, value) in weights.enumerated() {
+        for (position, value) in drawableWeights.enumerated() {
             cumulative += value
             if draw < cumulative {
                 chosen = position
                 break
             }
         }
-        return (support[chosen], Foundation.log(weights[chosen] / total), poolSize)
+        return (support[chosen], Foundation.log(drawableWeights[chosen] / total), poolSize)
     }
 
     // MARK: selection without a sort

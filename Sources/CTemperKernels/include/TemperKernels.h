@@ -27,6 +27,11 @@ mlx::core::array softmax(const mlx::core::array& x);
 mlx::core::array log_softmax(const mlx::core::array& x);
 /// Along the last axis, which is removed.
 mlx::core::array logsumexp(const mlx::core::array& x);
+/// On host memory (the sampler's rows): the max ignoring NaN (−inf if none), and the weights
+/// exp((x − shift)·scale) for shift ≥ max x (NaN weighs 0), written to `weights` when not null,
+/// returning their sum.
+float host_max(const float* x, size_t count);
+float host_exp_weights(const float* x, size_t count, float shift, float scale, float* weights);
 
 /// The kernel set OpenBLAS runs (its core name), and whether Temper chose it over OpenBLAS's
 /// fallback for CPUs it does not recognize.
