@@ -84,7 +84,7 @@ let package = Package(
         .target(
             name: "TemperTraining",
             dependencies: [
-                "TemperModels", "TemperPEFT", "TemperData", "TemperNN", .product(name: "Yams", package: "Yams"),
+                "TemperModels", "TemperPEFT", "TemperData", "TemperNN", "TemperEngine", .product(name: "Yams", package: "Yams"),
             ],
             swiftSettings: swiftSettings),
         // The step-wise generation engine: continuous batching over a paged KV cache, per-request

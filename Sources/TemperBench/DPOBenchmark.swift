@@ -109,7 +109,7 @@ public struct DPOBenchmark {
             let start = Date()
             guard let next = loader.next() else { break }
             var dpo = DPOBatch(next, ldAlpha: nil)
-            (dpo.referenceChosen, dpo.referenceRejected) = try DPOReference.adaptersDisabled.logProbs(
+            (dpo.referenceChosen, dpo.referenceRejected) = try ReferencePolicy.adaptersDisabled.logProbs(
                 model, pairs: dpo.pairIndices, of: loader, ldAlpha: nil)
             _ = try trainStep(objective, microBatches: [dpo], step: step, learningRate: 5e-6)
             if step > 0 || steps == 1 { seconds.append(Date().timeIntervalSince(start)) }

@@ -167,6 +167,16 @@ public final class InferenceEngine: @unchecked Sendable {
         }
     }
 
+    /// ``shutdown()`` for synchronous callers (a trainer's rollouts): blocks until the thread has ended.
+    public func shutdownAndWait() {
+        let ended = DispatchSemaphore(value: 0)
+        Task.detached {
+            await self.shutdown()
+            ended.signal()
+        }
+        ended.wait()
+    }
+
     // MARK: submission
 
     private func enqueue(

@@ -132,7 +132,7 @@ public struct DPORecipe: MethodRecipe, Equatable {
 }
 
 /// Where the reference's log-probs come from.
-public enum DPOReference {
+public enum ReferencePolicy {
     /// LoRA/QLoRA from fresh adapters: the same model with its adapters switched off.
     case adaptersDisabled
     /// Continuing an adapter: the model with the adapter as it was loaded (its tensors kept aside).
@@ -157,16 +157,35 @@ public enum DPOReference {
 
     /// The reference's Σ log p of each pair's completions.
     public func logProbs(_ model: CausalLanguageModel, _ batch: DPOBatch) throws -> (chosen: Tensor, rejected: Tensor) {
+        try evaluating(model) { DPOObjective.sequenceLogProbs($0, batch) }
+    }
+
+    /// Runs `body` on the reference: the policy `model` with its adapters off or back at their
+    /// starting values (restored afterwards), or the frozen copy.
+    public func evaluating<T>(_ model: CausalLanguageModel, _ body: (CausalLanguageModel) throws -> T) throws -> T {
         switch self {
         case .adaptersDisabled:
-            return model.withAdaptersDisabled { DPOObjective.sequenceLogProbs(model, batch) }
+            return try model.withAdaptersDisabled { try body(model) }
         case .initialAdapters(let initial):
             let current = model.loraParameters
             try model.update(parameters: initial)
             defer { try? model.update(parameters: current) }
-            return DPOObjective.sequenceLogProbs(model, batch)
+            return try body(model)
         case .frozenCopy(let reference):
-            return DPOObjective.sequenceLogProbs(reference, batch)
+            return try body(reference)
+        }
+    }
+
+    /// The reference of a run: with LoRA/QLoRA the base with adapters off, or (continuing an
+    /// adapter) the adapter as loaded; with full fine-tuning a frozen copy of the model folder.
+    static func of(_ core: TrainingRecipe, _ prepared: PreparedModel, frozenDType: FrozenDType = .float32) throws -> ReferencePolicy {
+        switch core.method {
+        case .full:
+            let copy = try CausalLanguageModel.load(directory: prepared.directory)
+            if frozenDType == .bfloat16 { copy.storeFrozenProjections(.bfloat16) }
+            return .frozenCopy(copy)
+        case .lora, .qlora:
+            return core.adapter == nil ? .adaptersDisabled : .initialAdapters(prepared.network.loraParameters)
         }
     }
 
@@ -261,15 +280,8 @@ public final class DPOTrainer {
             shuffle: false, padTokenID: DataLoader.padTokenID(for: lm.tokenizer), epochs: 1)
     }
 
-    func makeReference(_ prepared: PreparedModel) throws -> DPOReference {
-        switch recipe.method {
-        case .full:
-            let copy = try CausalLanguageModel.load(directory: prepared.directory)
-            if recipe.referenceDType == .bfloat16 { copy.storeFrozenProjections(.bfloat16) }
-            return .frozenCopy(copy)
-        case .lora, .qlora:
-            return recipe.adapter == nil ? .adaptersDisabled : .initialAdapters(prepared.network.loraParameters)
-        }
+    func makeReference(_ prepared: PreparedModel) throws -> ReferencePolicy {
+        try ReferencePolicy.of(recipe.core, prepared, frozenDType: recipe.referenceDType)
     }
 
     /// Loss and metrics over `pairs` (no dropout, no gradient), named `eval_…`.
@@ -294,7 +306,7 @@ public final class DPOTrainer {
 
     /// The reference's log-probs of every train and eval pair, in order.
     func computeAll(
-        _ dataset: PreferenceDataset, reference: DPOReference, model: CausalLanguageModel, lm: LanguageModel
+        _ dataset: PreferenceDataset, reference: ReferencePolicy, model: CausalLanguageModel, lm: LanguageModel
     ) throws -> ReferenceCache {
         model.setLoRADropout(seed: nil)
         func pass(_ pairs: [TokenizedPair]) throws -> (chosen: [Float], rejected: [Float]) {

@@ -9,7 +9,7 @@ struct Temper: ParsableCommand {
         abstract: "Post-training for large language models: SFT, LoRA/QLoRA, DPO, GRPO.",
         version: "0.1.0",
         subcommands: [
-            SFTCommand.self, DPOCommand.self, MergeCommand.self, ConvertCommand.self, TokenizeCommand.self,
+            SFTCommand.self, DPOCommand.self, GRPOCommand.self, MergeCommand.self, ConvertCommand.self, TokenizeCommand.self,
             GenerateCommand.self, ChatCommand.self, ScoreCommand.self, ServeCommand.self,
             BenchCommand.self, DemoCommand.self, InfoCommand.self,
         ]

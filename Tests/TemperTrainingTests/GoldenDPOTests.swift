@@ -63,7 +63,7 @@ struct GoldenDPOTests {
                 pairs: pairs, batchSize: 2, maxLength: p["max_length"] as? Int,
                 truncationMode: TruncationMode(rawValue: p["truncation_mode"] as! String)!, shuffle: false, padTokenID: 0)
             var batch = DPOBatch(loader.makeBatch([0, 1]), ldAlpha: settings(configuration).ldAlpha)
-            (batch.referenceChosen, batch.referenceRejected) = try DPOReference.adaptersDisabled.logProbs(model, batch)
+            (batch.referenceChosen, batch.referenceRejected) = try ReferencePolicy.adaptersDisabled.logProbs(model, batch)
             return batch
         }
 
@@ -162,7 +162,7 @@ struct GoldenDPOTests {
         let loader = try PreferenceLoader(pairs: c.pairs, batchSize: 2, maxLength: nil, shuffle: false, padTokenID: 0)
         func batch(_ indices: [Int]) throws -> DPOBatch {
             var batch = DPOBatch(loader.makeBatch(indices), ldAlpha: nil)
-            (batch.referenceChosen, batch.referenceRejected) = try DPOReference.adaptersDisabled.logProbs(model, batch)
+            (batch.referenceChosen, batch.referenceRejected) = try ReferencePolicy.adaptersDisabled.logProbs(model, batch)
             return batch
         }
         let names = model.loraParameters.keys.sorted()
