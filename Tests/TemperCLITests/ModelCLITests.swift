@@ -197,7 +197,7 @@ import Testing
         #expect(unknownLoss.exitCode == 2)
         #expect(unknownLoss.standardError.contains("--loss") && unknownLoss.standardError.contains("got 'ppo'"))
         let groups = try TemperProcess.run(["grpo", "--model", "m", "--data", "d.jsonl", "--output", "o", "--reward", "math",
-                                            "--batch-size", "4", "--num-generations", "3"])
+                                            "--batch-size", "4", "--num-generations", "3", "--max-steps", "1"])
         #expect(groups.exitCode == 2)
         #expect(groups.standardError.contains("recipe field 'num_generations': must divide batch_size × steps_per_generation = 4"))
 
@@ -218,7 +218,7 @@ import Testing
         #expect(bad.standardError.contains("\(data.path):2: "))
         #expect(bad.standardError.contains("\(data.path):3: missing field 'prompt'"))
         #expect(bad.standardError.contains("\(data.path):4: malformed JSON"))
-        let unknownReward = try TemperProcess.run(["grpo", "--model", model.path, "--data", data.path, "--output", out, "--reward", "maths"])
+        let unknownReward = try TemperProcess.run(["grpo", "--model", model.path, "--data", data.path, "--output", out, "--reward", "maths", "--max-steps", "1"])
         #expect(unknownReward.exitCode != 0)
         #expect(unknownReward.standardError.contains("maths"))
     }
