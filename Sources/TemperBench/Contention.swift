@@ -75,3 +75,25 @@ func median(_ values: [Double]) -> Double {
     return sorted.count % 2 == 1
         ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
 }
+
+/// Runs a benchmark's child process to the end (its stderr passed through), measuring other
+/// processes' CPU use meanwhile; returns its last stdout line.
+func runChild(_ executable: URL, _ arguments: [String]) throws -> (line: Data, otherCores: Double) {
+    let process = Process()
+    process.executableURL = executable
+    process.arguments = arguments
+    let output = Pipe()
+    process.standardOutput = output
+    process.standardError = FileHandle.standardError
+    var meter = ContentionMeter()
+    meter.countsReapedChildren = true
+    meter.begin()
+    try process.run()
+    let data = output.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let others = meter.otherCores()
+    guard process.terminationStatus == 0,
+        let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last
+    else { throw BenchmarkError.peer("\(executable.lastPathComponent) \(arguments.first ?? "") exited with \(process.terminationStatus)") }
+    return (Data(line.utf8), others)
+}

@@ -142,26 +142,10 @@ public struct DPOBenchmark {
         self.peerScript = peerScript
     }
 
-    /// Runs `executable arguments` as a child, measuring other processes' CPU use meanwhile, and
-    /// parses the last stdout line as a ``Run``.
+    /// Runs `executable arguments` as a child and parses its last stdout line as a ``Run``.
     static func child(_ executable: URL, _ arguments: [String]) throws -> (Run, otherCores: Double) {
-        let process = Process()
-        process.executableURL = executable
-        process.arguments = arguments
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = FileHandle.standardError
-        var meter = ContentionMeter()
-        meter.countsReapedChildren = true
-        meter.begin()
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        let others = meter.otherCores()
-        guard process.terminationStatus == 0,
-            let line = String(decoding: data, as: UTF8.self).split(separator: "\n").last
-        else { throw BenchmarkError.peer("\(executable.lastPathComponent) \(arguments.first ?? "") exited with \(process.terminationStatus)") }
-        return (try JSONDecoder().decode(Run.self, from: Data(line.utf8)), others)
+        let (line, others) = try runChild(executable, arguments)
+        return (try JSONDecoder().decode(Run.self, from: line), others)
     }
 
     public func run(progress: (String) -> Void) throws -> Report {

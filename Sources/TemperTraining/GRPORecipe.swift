@@ -44,6 +44,8 @@ public struct GRPORecipe: MethodRecipe, Equatable {
     public var referenceDType: FrozenDType = .float32
     /// The dataset column holding the prompt.
     public var promptColumn = "prompt"
+    /// Off: every completion runs to `max_completion_length` (benchmarks compare equal work so).
+    public var stopAtEndOfSequence = true
 
     public init() {
         core.learningRate = 1e-6
@@ -66,7 +68,7 @@ public struct GRPORecipe: MethodRecipe, Equatable {
         case maskTruncatedCompletions = "mask_truncated_completions", topEntropyQuantile = "top_entropy_quantile"
         case useBiasCorrectionKL = "use_bias_correction_kl", offPolicyMaskThreshold = "off_policy_mask_threshold"
         case entropyCoef = "entropy_coef", kvCacheMB = "kv_cache_mb", referenceDType = "reference_dtype"
-        case promptColumn = "prompt_column"
+        case promptColumn = "prompt_column", stopAtEndOfSequence = "stop_at_eos"
     }
 
     public static var methodFieldNames: Set<String> { Set(CodingKeys.allCases.map(\.rawValue)) }
@@ -118,6 +120,7 @@ public struct GRPORecipe: MethodRecipe, Equatable {
         kvCacheMB = try c.decodeIfPresent(Int.self, forKey: .kvCacheMB) ?? kvCacheMB
         referenceDType = try c.decodeChoice(.referenceDType, referenceDType)
         promptColumn = try c.decodeIfPresent(String.self, forKey: .promptColumn) ?? promptColumn
+        stopAtEndOfSequence = try c.decodeIfPresent(Bool.self, forKey: .stopAtEndOfSequence) ?? stopAtEndOfSequence
     }
 
     public func encode(to encoder: any Encoder) throws {
@@ -152,6 +155,7 @@ public struct GRPORecipe: MethodRecipe, Equatable {
         try c.encode(kvCacheMB, forKey: .kvCacheMB)
         try c.encode(referenceDType, forKey: .referenceDType)
         try c.encode(promptColumn, forKey: .promptColumn)
+        try c.encode(stopAtEndOfSequence, forKey: .stopAtEndOfSequence)
     }
 
     /// Micro-batches per generation batch.

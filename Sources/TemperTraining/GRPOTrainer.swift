@@ -183,7 +183,9 @@ final class GRPORollouts {
             repetitionPenalty: recipe.repetitionPenalty)
         let generationStart = Date()
         let groups = try sample(picked.map {
-            EngineRequest(prompt: $0.prompt.ids, sampling: sampling, maxNewTokens: recipe.maxCompletionLength, sampleCount: g, seed: $0.seed)
+            EngineRequest(
+                prompt: $0.prompt.ids, sampling: sampling, maxNewTokens: recipe.maxCompletionLength, sampleCount: g, seed: $0.seed,
+                stopAtEndOfSequence: recipe.stopAtEndOfSequence)
         })
         let generationSeconds = Date().timeIntervalSince(generationStart)
 

@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run fixed workloads and report speed.",
-        subcommands: [MatmulBench.self, KernelsBench.self, GenerateBench.self, ServeBench.self, QuantizationBench.self, SFTBench.self, DPOBench.self]
+        subcommands: [MatmulBench.self, KernelsBench.self, GenerateBench.self, ServeBench.self, QuantizationBench.self, SFTBench.self, DPOBench.self, GRPOBench.self]
     )
 }
 
@@ -275,6 +275,52 @@ struct DPOBench: ParsableCommand {
         benchmark.contentionLimit = peer.contentionLimit
         benchmark.fp32Peer = fp32Peer
         benchmark.lean = lean
+        let report = try benchmark.run { log($0) }
+        print(report.table)
+        if let json = peer.json { try writeJSON(report, to: json) }
+    }
+}
+
+struct GRPOBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grpo",
+        abstract: "GRPO with LoRA: seconds per step (generation and training) and peak RSS of Temper's trainer against TRL's GRPOTrainer, alternating processes.")
+
+    @Option(help: "A Hugging Face model folder (default: the converted SmolLM2-135M-Instruct).")
+    var model: String = benchmarkModel
+    @Option(help: "Prompt-only JSONL.") var prompts: String = checkoutRoot.appendingPathComponent("Data/grpo-arithmetic-train.jsonl").path
+    @Option(help: "Prompts per step.") var promptsPerStep: Int = 4
+    @Option(help: "Completions per prompt (G).") var numGenerations: Int = 4
+    @Option(help: "Tokens per completion (every completion runs to it on both sides).") var maxCompletionLength: Int = 64
+    @Option(help: "Steps per run; the first is untimed.") var steps: Int = 3
+    @Option(help: "Rounds, each one Temper process then one TRL process.") var rounds: Int = 2
+    @OptionGroup var peer: PeerOptions
+    @Option(help: ArgumentHelp("Internal: run Temper's side with this output folder and print one JSON line.", visibility: .hidden))
+    var worker: String?
+
+    func run() throws {
+        let modelFolder = URL(fileURLWithPath: model)
+        let recipe = GRPOBenchmark.recipe(
+            model: modelFolder, prompts: URL(fileURLWithPath: prompts), output: URL(fileURLWithPath: worker ?? "/tmp"),
+            promptsPerStep: promptsPerStep, generations: numGenerations, completionLength: maxCompletionLength, steps: steps)
+        if worker != nil {
+            print(String(decoding: try JSONEncoder().encode(try GRPOBenchmark.worker(recipe)), as: UTF8.self))
+            return
+        }
+        guard FileManager.default.fileExists(atPath: modelFolder.appendingPathComponent("config.json").path) else {
+            throw ValidationError("\(model) has no config.json: run `make demo` once (it converts SmolLM2), or pass --model")
+        }
+        var benchmark = GRPOBenchmark(
+            modelDirectory: modelFolder, prompts: URL(fileURLWithPath: prompts),
+            temperBinary: URL(fileURLWithPath: CommandLine.arguments[0]).standardizedFileURL,
+            python: peer.noPeer ? nil : try peer.python ?? KernelsBench.makeVenv(root: checkoutRoot),
+            peerScript: checkoutRoot.appendingPathComponent("Tools/bench/grpo_trl_peer.py"))
+        benchmark.promptsPerStep = promptsPerStep
+        benchmark.generations = numGenerations
+        benchmark.completionLength = maxCompletionLength
+        benchmark.steps = steps
+        benchmark.rounds = rounds
+        benchmark.contentionLimit = peer.contentionLimit
         let report = try benchmark.run { log($0) }
         print(report.table)
         if let json = peer.json { try writeJSON(report, to: json) }
