@@ -3,6 +3,7 @@
 #
 #   make demo      the main job
 #   make demo-dpo  SFT then DPO on SmolLM2, held-out preference accuracy and answers before/after
+#   make demo-grpo GRPO on the arithmetic word problems from SmolLM2, held-out accuracy before/after
 #   make test      the whole test suite (what CI runs)
 #   make bench     matmul GFLOPS; make bench-kernels: fused kernels vs MLX vs PyTorch
 #
@@ -13,7 +14,7 @@ MLX_VERSION ?= 0.32.4
 SWIFT ?= swift
 DEPS_STAMP := .deps/.$(MLX_WHEEL)-$(MLX_VERSION).installed
 
-.PHONY: all deps build demo demo-dpo test bench bench-kernels clean distclean
+.PHONY: all deps build demo demo-dpo demo-grpo test bench bench-kernels clean distclean
 
 all: build
 
@@ -32,6 +33,9 @@ demo: build
 
 demo-dpo: build
 	.build/release/temper demo --dpo
+
+demo-grpo: build
+	.build/release/temper demo --grpo
 
 test: deps
 	$(SWIFT) build --build-tests

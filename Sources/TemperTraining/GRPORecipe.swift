@@ -50,6 +50,9 @@ public struct GRPORecipe: MethodRecipe, Equatable {
     public init() {
         core.learningRate = 1e-6
         core.batchSize = 8
+        // TRL's default too: a generation batch's rows are long (prompt + completion), and
+        // recomputing each block in the backward keeps the rollouts' and training's memory in one budget.
+        core.gradientCheckpointing = true
     }
 
     public subscript<T>(dynamicMember keyPath: WritableKeyPath<TrainingRecipe, T>) -> T {
@@ -80,6 +83,7 @@ public struct GRPORecipe: MethodRecipe, Equatable {
         let top = try decoder.container(keyedBy: TrainingRecipe.CodingKeys.self)
         if !top.contains(.learningRate) { core.learningRate = defaults.core.learningRate }
         if !top.contains(.batchSize) { core.batchSize = defaults.core.batchSize }
+        if !top.contains(.gradientCheckpointing) { core.gradientCheckpointing = defaults.core.gradientCheckpointing }
         let c = try decoder.container(keyedBy: CodingKeys.self)
         // A list of names or one comma-separated string.
         if let names = try? c.decode(String.self, forKey: .rewards) {

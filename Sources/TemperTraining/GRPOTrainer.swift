@@ -52,7 +52,7 @@ public final class GRPOTrainer {
 
         let run = try TrainingRun(core: recipe.core, recipeJSON: try recipe.jsonData(), prepared: prepared, resume: resume, log: log)
         let engine = InferenceEngine(model: lm, configuration: .init(
-            kvCacheBytes: recipe.kvCacheMB << 20, maxRunningSequences: max(recipe.promptsPerGeneration * recipe.numGenerations, 16),
+            kvCacheBytes: recipe.kvCacheMB << 20, maxRunningSequences: max(recipe.promptsPerGeneration * recipe.numGenerations, 64),
             prefixCaching: false))
         defer { engine.shutdownAndWait() }
         let rollouts = GRPORollouts(
@@ -68,6 +68,7 @@ public final class GRPOTrainer {
         if let evaluate, run.resumed == nil {
             let before = try evaluate(0)
             log("before training " + before.keys.sorted().map { String(format: "%@ %.4f", $0, before[$0]!) }.joined(separator: "  "))
+            events?(.eval(EvalEvent(step: 0, label: "before training", metrics: before)))
         }
         return try run.train(
             GRPOObjective(settings: recipe.lossSettings), totalSteps: totalSteps, start: start,

@@ -23,6 +23,9 @@ struct DemoCommand: ParsableCommand {
     @Flag(help: "The preference demo instead: SFT (this recipe), then DPO from that adapter (--dpo-recipe) on Data/dpo-demo.jsonl, with held-out preference accuracy and answers before and after.")
     var dpo = false
     @Option(help: "The DPO stage's recipe (with --dpo).") var dpoRecipe: String = "recipes/demo-dpo.yaml"
+    @Flag(help: "The reinforcement-learning demo instead: GRPO (--grpo-recipe) on the arithmetic word problems, with held-out accuracy before and after.")
+    var grpo = false
+    @Option(help: "The GRPO demo's recipe (with --grpo).") var grpoRecipe: String = "recipes/demo-grpo.yaml"
 
     static let prompts = [
         "What is the capital of Pakistan?",
@@ -35,6 +38,7 @@ struct DemoCommand: ParsableCommand {
             print(AutodiffDemo(steps: 200, seed: 0).run())
             return
         }
+        if grpo { return try runGRPO() }
         var plan = try SFTRecipe.load(URL(fileURLWithPath: recipe))
         if let maxSteps { plan.maxSteps = maxSteps; plan.epochs = nil }
         let modelFolder = URL(fileURLWithPath: plan.model)
@@ -132,4 +136,39 @@ struct DemoCommand: ParsableCommand {
         }
         print("\nDPO adapter (PEFT format): \(preference.output)/adapter_model.safetensors; metrics: \(preference.output)/metrics.jsonl")
     }
+
+    /// GRPO from the instruct model on Data/grpo-arithmetic-train.jsonl; held-out accuracy is the
+    /// math reward's mean over the held-out problems, answered greedily before and after.
+    func runGRPO() throws {
+        var plan = try GRPORecipe.load(URL(fileURLWithPath: grpoRecipe))
+        if let maxSteps { plan.maxSteps = maxSteps; plan.epochs = nil }
+        try Self.convertIfMissing(URL(fileURLWithPath: plan.model))
+        log("\n== GRPO (\(grpoRecipe)) -> \(plan.output) ==")
+        let evaluations = LockedEvaluations()
+        let summary = try GRPOTrainer(recipe: plan, log: log).run { event in
+            if case .eval(let e) = event { evaluations.record(e) }
+        }
+        let problems = try plan.evalData.reduce(0) { count, path in
+            count + (try String(contentsOfFile: path, encoding: .utf8)).split(separator: "\n").count
+        }
+        func accuracy(_ metrics: [String: Double]?) -> String {
+            guard let value = metrics?["eval_rewards/math/mean"] else { return "?" }
+            return String(format: "%.1f%% (%d of %d)", value * 100, Int((value * Double(problems)).rounded()), problems)
+        }
+        print("\nSmolLM2-135M-Instruct, GRPO (\(plan.lossType.rawValue), \(plan.numGenerations) completions per prompt, LoRA r\(plan.lora.rank)) "
+            + "on \(plan.data.joined(separator: ", ")): \(summary.steps) steps in \(formatDuration(summary.seconds)), seed \(plan.seed)")
+        print("held-out accuracy on \(plan.evalData.joined(separator: ", ")) (\(problems) problems, greedy, \(plan.maxCompletionLength) tokens): "
+            + "before \(accuracy(evaluations.first)) -> after \(accuracy(evaluations.last))")
+        print("adapter (PEFT format): \(plan.output)/adapter_model.safetensors; metrics: \(plan.output)/metrics.jsonl")
+    }
+}
+
+/// The evaluations a run reports, in order (events arrive on the trainer's thread).
+final class LockedEvaluations: @unchecked Sendable {
+    private let lock = NSLock()
+    private var metrics: [[String: Double]] = []
+
+    func record(_ event: EvalEvent) { lock.withLock { metrics.append(event.metrics) } }
+    var first: [String: Double]? { lock.withLock { metrics.first } }
+    var last: [String: Double]? { lock.withLock { metrics.count > 1 ? metrics.last : nil } }
 }
