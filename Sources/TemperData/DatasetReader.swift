@@ -62,12 +62,7 @@ public enum DatasetReader {
     public static func read(
         _ url: URL, format: DatasetFormat? = nil, columns: ColumnMapping = ColumnMapping()
     ) throws -> DatasetFile {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw DataError.unreadableFile(
-                path: url.path,
-                reason: FileManager.default.fileExists(atPath: url.path) ? "permission denied" : "no such file")
-        }
-        return try parse([UInt8](data), path: url.path, format: format, columns: columns)
+        try parse(try JSONRecords.contents(of: url), path: url.path, format: format, columns: columns)
     }
 
     /// Parses the bytes of a dataset file; `path` is used in locations.

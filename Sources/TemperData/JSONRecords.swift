@@ -22,6 +22,39 @@ struct JSONParseFailure: Error, Equatable {
 /// The parser is our own (RFC 8259, object key order kept) so that errors carry a line and column
 /// and read the same on every platform.
 enum JSONRecords {
+    /// The bytes of a dataset file; a missing or unreadable one throws `DataError.unreadableFile`.
+    static func contents(of url: URL) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw DataError.unreadableFile(
+                path: url.path,
+                reason: FileManager.default.fileExists(atPath: url.path) ? "permission denied" : "no such file")
+        }
+        return [UInt8](data)
+    }
+
+    /// Each record that is an object, through `make`; malformed JSON, records that are not objects
+    /// and what `make` refuses become issues at the record's `path:line`.
+    static func objects<Item>(
+        _ bytes: [UInt8], path: String, _ make: (JinjaObject, SourceLocation) -> Result<Item, DataIssue.Reason>
+    ) -> (items: [Item], issues: [DataIssue]) {
+        var items: [Item] = [], issues: [DataIssue] = []
+        for record in parse(bytes) {
+            let location = SourceLocation(file: path, line: record.line)
+            switch record.value {
+            case .failure(let failure):
+                issues.append(DataIssue(location, .malformedJSON(message: failure.message, line: failure.line, column: failure.column)))
+            case .success(.object(let object)):
+                switch make(object, location) {
+                case .success(let item): items.append(item)
+                case .failure(let reason): issues.append(DataIssue(location, reason))
+                }
+            case .success(let value):
+                issues.append(DataIssue(location, .notAnObject(found: DatasetReader.typeName(value))))
+            }
+        }
+        return (items, issues)
+    }
+
     static func parse(_ bytes: [UInt8]) -> [JSONRecord] {
         // A UTF-8 byte order mark (Windows editors write one) is not JSON; skip it.
         let bytes = bytes.starts(with: [0xEF, 0xBB, 0xBF]) ? Array(bytes.dropFirst(3)) : bytes

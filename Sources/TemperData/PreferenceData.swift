@@ -72,32 +72,13 @@ public enum PreferenceReader {
     public static func read(_ url: URL, columns: PreferenceColumns = PreferenceColumns()) throws -> (
         examples: [PreferenceExample], issues: [DataIssue]
     ) {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw DataError.unreadableFile(
-                path: url.path,
-                reason: FileManager.default.fileExists(atPath: url.path) ? "permission denied" : "no such file")
-        }
-        return parse([UInt8](data), path: url.path, columns: columns)
+        parse(try JSONRecords.contents(of: url), path: url.path, columns: columns)
     }
 
     public static func parse(_ bytes: [UInt8], path: String, columns: PreferenceColumns = PreferenceColumns()) -> (
         examples: [PreferenceExample], issues: [DataIssue]
     ) {
-        var examples: [PreferenceExample] = [], issues: [DataIssue] = []
-        for record in JSONRecords.parse(bytes) {
-            let location = SourceLocation(file: path, line: record.line)
-            switch record.value {
-            case .failure(let failure):
-                issues.append(DataIssue(location, .malformedJSON(message: failure.message, line: failure.line, column: failure.column)))
-            case .success(.object(let object)):
-                switch example(object, columns: columns, source: location) {
-                case .success(let example): examples.append(example)
-                case .failure(let reason): issues.append(DataIssue(location, reason))
-                }
-            case .success(let value):
-                issues.append(DataIssue(location, .notAnObject(found: DatasetReader.typeName(value))))
-            }
-        }
+        let (examples, issues) = JSONRecords.objects(bytes, path: path) { example($0, columns: columns, source: $1) }
         return (examples, issues)
     }
 

@@ -35,32 +35,13 @@ public struct TokenizedPrompt: Sendable, Equatable {
 /// (conversational), plus any other fields, kept for the rewards.
 public enum PromptReader {
     public static func read(_ url: URL, column: String = "prompt") throws -> (examples: [PromptExample], issues: [DataIssue]) {
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw DataError.unreadableFile(
-                path: url.path,
-                reason: FileManager.default.fileExists(atPath: url.path) ? "permission denied" : "no such file")
-        }
-        return parse([UInt8](data), path: url.path, column: column)
+        parse(try JSONRecords.contents(of: url), path: url.path, column: column)
     }
 
     public static func parse(_ bytes: [UInt8], path: String, column: String = "prompt") -> (
         examples: [PromptExample], issues: [DataIssue]
     ) {
-        var examples: [PromptExample] = [], issues: [DataIssue] = []
-        for record in JSONRecords.parse(bytes) {
-            let location = SourceLocation(file: path, line: record.line)
-            switch record.value {
-            case .failure(let failure):
-                issues.append(DataIssue(location, .malformedJSON(message: failure.message, line: failure.line, column: failure.column)))
-            case .success(.object(let object)):
-                switch example(object, column: column, source: location) {
-                case .success(let example): examples.append(example)
-                case .failure(let reason): issues.append(DataIssue(location, reason))
-                }
-            case .success(let value):
-                issues.append(DataIssue(location, .notAnObject(found: DatasetReader.typeName(value))))
-            }
-        }
+        let (examples, issues) = JSONRecords.objects(bytes, path: path) { example($0, column: column, source: $1) }
         return (examples, issues)
     }
 

@@ -30,10 +30,11 @@ GRPOConfig values, trl 1.16's defaults unless marked: loss_type "dapo" (token-le
 is summed over all completion tokens of the batch and divided by their count), beta 0.0, epsilon 0.2
 (epsilon_high 0.2), importance_sampling_level "token", scale_rewards "group" (advantage = (r - group
 mean) / (group std + 1e-4)), temperature 1.0, top_p 1.0, top_k 0 (off), min_p None, repetition_penalty
-1.0, learning_rate 1e-6 (trl's GRPO default; the timing does not depend on it), AdamW (torch) with
-weight decay 0.0, betas (0.9, 0.999), linear decay to 0 over STEPS, no warm-up, max_grad_norm 1.0,
-mask_truncated_completions False, seed 0; marked: num_generations G (default 8 in trl; 4 here),
-max_completion_length 64 (trl: 512). Prompts are never truncated (trl 1.16 has no max_prompt_length).
+1.0, learning_rate 1e-6 (trl's GRPO default; the timing does not depend on it), AdamW (optim
+adamw_torch_fused, transformers 5's default) with weight decay 0.0, betas (0.9, 0.999), eps 1e-8,
+linear decay to 0 over STEPS, no warm-up, max_grad_norm 1.0, mask_truncated_completions False,
+seed 0; marked: num_generations G (default 8 in trl; 4 here), max_completion_length 64 (trl: 512).
+Prompts are never truncated (trl 1.16 has no max_prompt_length).
 
 Reward: one function, math_reward: in the completion text, commas between digits are dropped
 (re.sub(r"(?<=\\d),(?=\\d)", "", text)), then the last match of r"-?\\d+(?:\\.\\d+)?" is the answer;
