@@ -47,6 +47,8 @@ public struct DataIssue: Codable, Sendable, Hashable, CustomStringConvertible {
         case emptyField(String)
         /// The tokenized sample is longer than `maxLength` and the length policy is `.error`.
         case tooLong(tokens: Int, maxLength: Int)
+        /// A GRPO prompt leaves no room for its completions in the model's context.
+        case promptExceedsContext(promptTokens: Int, completionTokens: Int, contextLength: Int)
         /// Truncation to `maxLength` would leave no trained token (the prompt alone fills it).
         case noTrainedTokenWithinLimit(promptTokens: Int, maxLength: Int)
         /// The chat template failed to render the conversation.
@@ -66,7 +68,7 @@ public struct DataIssue: Codable, Sendable, Hashable, CustomStringConvertible {
             case .unknownRole: "unknown role"
             case .roleOrder, .noAssistantTurn, .endsWithUserTurn: "wrong role order"
             case .emptyField: "empty field"
-            case .tooLong: "too long"
+            case .tooLong, .promptExceedsContext: "too long"
             case .noTrainedTokenWithinLimit: "prompt fills maxLength"
             case .template: "chat template error"
             case .alignment: "mask alignment failed"
@@ -98,6 +100,9 @@ public struct DataIssue: Codable, Sendable, Hashable, CustomStringConvertible {
                 "empty \(field)"
             case .tooLong(let tokens, let maxLength):
                 "too long: \(tokens) tokens > maxLength \(maxLength) (length policy: error)"
+            case .promptExceedsContext(let promptTokens, let completionTokens, let contextLength):
+                "too long: the prompt's \(promptTokens) tokens plus max_completion_length \(completionTokens) exceed the model's "
+                    + "context of \(contextLength) tokens (max_prompt_length keeps a prompt's end)"
             case .noTrainedTokenWithinLimit(let promptTokens, let maxLength):
                 "too long: the prompt takes \(promptTokens) tokens, so no trained token fits in maxLength \(maxLength)"
             case .template(let message):

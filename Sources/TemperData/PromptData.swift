@@ -91,11 +91,19 @@ public struct PromptEncoder {
     public var tokenizer: Tokenizer
     public var chatTemplate: ChatTemplate?
     public var maxPromptLength: Int?
+    /// With `contextLength`, a prompt must leave this many tokens for its completion.
+    public var maxCompletionLength: Int
+    public var contextLength: Int?
 
-    public init(tokenizer: Tokenizer, chatTemplate: ChatTemplate?, maxPromptLength: Int? = nil) {
+    public init(
+        tokenizer: Tokenizer, chatTemplate: ChatTemplate?, maxPromptLength: Int? = nil, maxCompletionLength: Int = 0,
+        contextLength: Int? = nil
+    ) {
         self.tokenizer = tokenizer
         self.chatTemplate = chatTemplate
         self.maxPromptLength = maxPromptLength
+        self.maxCompletionLength = maxCompletionLength
+        self.contextLength = contextLength
     }
 
     public func encode(_ example: PromptExample) -> Result<TokenizedPrompt, DataIssue.Reason> {
@@ -119,6 +127,9 @@ public struct PromptEncoder {
             }
             if let maxPromptLength, ids.count > maxPromptLength { ids = Array(ids.suffix(maxPromptLength)) }
             if ids.isEmpty { throw .emptyField("prompt") }
+            if let contextLength, ids.count + maxCompletionLength > contextLength {
+                throw .promptExceedsContext(promptTokens: ids.count, completionTokens: maxCompletionLength, contextLength: contextLength)
+            }
             return .success(TokenizedPrompt(ids: ids, text: text, fields: example.fields, source: example.source))
         } catch {
             return .failure(error)

@@ -40,7 +40,9 @@ public final class GRPOTrainer {
         }
         let prepared = try PreparedModel(recipe.core, log: log)
         let lm = prepared.lm
-        let encoder = PromptEncoder(tokenizer: lm.tokenizer, chatTemplate: lm.chatTemplate, maxPromptLength: recipe.maxPromptLength)
+        let encoder = PromptEncoder(
+            tokenizer: lm.tokenizer, chatTemplate: lm.chatTemplate, maxPromptLength: recipe.maxPromptLength,
+            maxCompletionLength: recipe.maxCompletionLength, contextLength: lm.network.configuration.maxPositionEmbeddings)
         let policy: InvalidRecordPolicy = recipe.skipInvalidRecords ? .skip : .abort
         let train = try encoder.prepare(recipe.data.map { URL(fileURLWithPath: $0) }, column: recipe.promptColumn, invalidRecordPolicy: policy)
         let eval = recipe.evalData.isEmpty ? [] : try encoder.prepare(

@@ -218,6 +218,13 @@ import Testing
         #expect(bad.standardError.contains("\(data.path):2: "))
         #expect(bad.standardError.contains("\(data.path):3: missing field 'prompt'"))
         #expect(bad.standardError.contains("\(data.path):4: malformed JSON"))
+        // A prompt that leaves no room for its completion in SmolLM2's context.
+        let long = root.appendingPathComponent("long.jsonl")
+        try "{\"prompt\": \"\(String(repeating: "seven ", count: 8400))\", \"answer\": \"7\"}\n".write(to: long, atomically: true, encoding: .utf8)
+        let tooLong = try TemperProcess.run(["grpo", "--model", model.path, "--data", long.path, "--output", out, "--reward", "math", "--max-steps", "1"])
+        #expect(tooLong.exitCode == 1)
+        #expect(tooLong.standardError.contains("\(long.path):1: too long: the prompt's"), "\(tooLong.standardError)")
+        #expect(tooLong.standardError.contains("plus max_completion_length 256 exceed the model's context of"))
         let unknownReward = try TemperProcess.run(["grpo", "--model", model.path, "--data", data.path, "--output", out, "--reward", "maths", "--max-steps", "1"])
         #expect(unknownReward.exitCode != 0)
         #expect(unknownReward.standardError.contains("maths"))
