@@ -78,7 +78,7 @@ public struct GenerateBenchmark {
                 blockSize: blockSize, maxRunningSequences: batch, prefillChunk: 512, prefixCaching: false))
             func generate(_ count: Int) throws -> (prefill: Double, decode: Double) {
                 let before = engine.metrics()
-                try Self.runTogether(engine, prompts.map {
+                _ = try engine.generate(all: prompts.map {
                     EngineRequest(prompt: $0, maxNewTokens: count, stopAtEndOfSequence: false)
                 })
                 let after = engine.metrics()
@@ -118,21 +118,6 @@ public struct GenerateBenchmark {
                 roundsKept: ours.count, roundsDropped: dropped))
         }
         return rows
-    }
-
-    /// Submits every request at once and waits for all of them.
-    static func runTogether(_ engine: InferenceEngine, _ requests: [EngineRequest]) throws {
-        let group = DispatchGroup()
-        let failure = LockedBox<Error?>(nil)
-        for request in requests {
-            group.enter()
-            DispatchQueue.global().async {
-                do { _ = try engine.generate(request) } catch { failure.mutate { $0 = $0 ?? error } }
-                group.leave()
-            }
-        }
-        group.wait()
-        if let error = failure.value { throw error }
     }
 
     public static func table(_ rows: [Row]) -> String {

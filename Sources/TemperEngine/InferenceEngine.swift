@@ -142,6 +142,32 @@ public final class InferenceEngine: @unchecked Sendable {
         return finished.value.sorted { $0.sample < $1.sample }
     }
 
+    /// Runs every request together (continuous batching), blocking the caller until all have
+    /// finished; `onEvent` gets each event with its request's index. Each request's sample ends, in
+    /// sample order; the first error of any request is thrown.
+    public func generate(
+        all requests: [EngineRequest], onEvent: @escaping @Sendable (Int, EngineEvent) -> Void = { _, _ in }
+    ) throws -> [[FinishedSample]] {
+        let results = LockedBox([[FinishedSample]](repeating: [], count: requests.count))
+        let failure = LockedBox<Error?>(nil)
+        let group = DispatchGroup()
+        for (index, request) in requests.enumerated() {
+            group.enter()
+            DispatchQueue.global().async {
+                do {
+                    let finished = try self.generate(request) { onEvent(index, $0) }
+                    results.mutate { $0[index] = finished }
+                } catch {
+                    failure.mutate { $0 = $0 ?? error }
+                }
+                group.leave()
+            }
+        }
+        group.wait()
+        if let error = failure.value { throw error }
+        return results.value
+    }
+
     /// Cancels a request: its sequences are dropped at the next step and its stream ends.
     public func cancel(_ requestID: Int) {
         lock.withLock {

@@ -137,34 +137,16 @@ final class GRPORollouts {
 
     /// Runs `requests` together on the engine (continuous batching) and collects each one's group.
     func sample(_ requests: [EngineRequest]) throws -> [Group] {
-        let groups = LockedBox([Group](repeating: Group(), count: requests.count))
-        let failure = LockedBox<Error?>(nil)
-        let done = DispatchGroup()
-        for (index, request) in requests.enumerated() {
-            done.enter()
-            DispatchQueue.global().async { [engine] in
-                let logProbs = LockedBox([[Float]](repeating: [], count: request.sampleCount))
-                do {
-                    let finished = try engine.generate(request) { event in
-                        if case .token(let token) = event { logProbs.mutate { $0[token.sample].append(token.logProb) } }
-                    }
-                    let collected = logProbs.value
-                    groups.mutate { groups in
-                        for sample in finished {
-                            groups[index].tokens.append(sample.tokens)
-                            groups[index].logProbs.append(collected[sample.sample])
-                            groups[index].truncated.append(sample.reason == .length)
-                        }
-                    }
-                } catch {
-                    failure.mutate { $0 = $0 ?? error }
-                }
-                done.leave()
-            }
+        let logProbs = LockedBox(requests.map { [[Float]](repeating: [], count: $0.sampleCount) })
+        let finished = try engine.generate(all: requests) { index, event in
+            if case .token(let token) = event { logProbs.mutate { $0[index][token.sample].append(token.logProb) } }
         }
-        done.wait()
-        if let error = failure.value { throw error }
-        return groups.value
+        let collected = logProbs.value
+        return zip(finished, collected).map { samples, logProbs in
+            Group(
+                tokens: samples.map(\.tokens), logProbs: samples.map { logProbs[$0.sample] },
+                truncated: samples.map { $0.reason == .length })
+        }
     }
 
     /// Samples, scores and splits one generation batch.

@@ -144,9 +144,10 @@ struct DemoCommand: ParsableCommand {
         if let maxSteps { plan.maxSteps = maxSteps; plan.epochs = nil }
         try Self.convertIfMissing(URL(fileURLWithPath: plan.model))
         log("\n== GRPO (\(grpoRecipe)) -> \(plan.output) ==")
-        let evaluations = LockedEvaluations()
+        // Events arrive on this thread, before training and at each evaluation.
+        var evaluations: [[String: Double]] = []
         let summary = try GRPOTrainer(recipe: plan, log: log).run { event in
-            if case .eval(let e) = event { evaluations.record(e) }
+            if case .eval(let e) = event { evaluations.append(e.metrics) }
         }
         let problems = try plan.evalData.reduce(0) { count, path in
             count + (try String(contentsOfFile: path, encoding: .utf8)).split(separator: "\n").count
@@ -158,17 +159,7 @@ struct DemoCommand: ParsableCommand {
         print("\nSmolLM2-135M-Instruct, GRPO (\(plan.lossType.rawValue), \(plan.numGenerations) completions per prompt, LoRA r\(plan.lora.rank)) "
             + "on \(plan.data.joined(separator: ", ")): \(summary.steps) steps in \(formatDuration(summary.seconds)), seed \(plan.seed)")
         print("held-out accuracy on \(plan.evalData.joined(separator: ", ")) (\(problems) problems, greedy, \(plan.maxCompletionLength) tokens): "
-            + "before \(accuracy(evaluations.first)) -> after \(accuracy(evaluations.last))")
+            + "before \(accuracy(evaluations.first)) -> after \(accuracy(evaluations.count > 1 ? evaluations.last : nil))")
         print("adapter (PEFT format): \(plan.output)/adapter_model.safetensors; metrics: \(plan.output)/metrics.jsonl")
     }
-}
-
-/// The evaluations a run reports, in order (events arrive on the trainer's thread).
-final class LockedEvaluations: @unchecked Sendable {
-    private let lock = NSLock()
-    private var metrics: [[String: Double]] = []
-
-    func record(_ event: EvalEvent) { lock.withLock { metrics.append(event.metrics) } }
-    var first: [String: Double]? { lock.withLock { metrics.first } }
-    var last: [String: Double]? { lock.withLock { metrics.count > 1 ? metrics.last : nil } }
 }
