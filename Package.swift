@@ -44,6 +44,9 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1", traits: ["FullFoundation"]),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        // The gallery only: its registry (SQLite) and content hashes.
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
     ],
     targets: [
         // The only C++ with logic: MLX primitives for the CPU hot spots. -O3 always (a debug build of
@@ -102,6 +105,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: swiftSettings),
+        // The gallery service: registry with lineage (GRDB/SQLite), content-addressed artifacts, a job
+        // queue whose jobs run as `temper <method> --recipe` processes, and its JSON API (Hummingbird 2).
+        .target(
+            name: "TemperGallery",
+            dependencies: [
+                "TemperCore", "TemperData", "TemperModels", "TemperTokenizers", "TemperTraining", "TemperServe",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
         .target(
             name: "TemperBench", dependencies: ["TemperCore", "TemperModels", "TemperPEFT", "TemperTraining", "TemperEngine"],
             swiftSettings: swiftSettings),
@@ -111,7 +126,7 @@ let package = Package(
             name: "temper",
             dependencies: [
                 "TemperCore", "TemperNN", "TemperTokenizers", "TemperModels", "TemperPEFT", "TemperData", "TemperTraining",
-                "TemperEngine", "TemperServe", "TemperBench",
+                "TemperEngine", "TemperServe", "TemperBench", "TemperGallery",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: swiftSettings
@@ -144,6 +159,13 @@ let package = Package(
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: swiftSettings),
+        .testTarget(
+            name: "TemperGalleryTests",
+            dependencies: [
+                "TemperGallery", "TemperTestSupport", .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
             ],
             swiftSettings: swiftSettings),
         .testTarget(

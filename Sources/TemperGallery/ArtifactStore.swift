@@ -1,0 +1,113 @@
+import Crypto
+import Foundation
+
+/// Content-addressed files under `root/<first two hex digits>/<sha256>`. A file is copied to a temporary
+/// name in the store while it is hashed and renamed to its hash only when complete, so a crash never
+/// leaves a blob whose content does not match its name. Model and output folders are hard links to
+/// the blobs (copies where links are impossible).
+public struct ArtifactStore: Sendable {
+    public let root: URL
+
+    public init(root: URL) throws {
+        self.root = root
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("tmp"), withIntermediateDirectories: true)
+    }
+
+    public func blobURL(_ sha256: String) -> URL {
+        root.appendingPathComponent(String(sha256.prefix(2))).appendingPathComponent(sha256)
+    }
+
+    /// Stores the file at `source`; returns its hash and size.
+    @discardableResult
+    public func put(_ source: URL) throws -> (sha256: String, bytes: Int) {
+        let temporary = root.appendingPathComponent("tmp").appendingPathComponent(UUID().uuidString)
+        guard FileManager.default.createFile(atPath: temporary.path, contents: nil),
+            let input = FileHandle(forReadingAtPath: source.path), let output = FileHandle(forWritingAtPath: temporary.path)
+        else { throw GalleryError.io("cannot copy \(source.path) into the artifact store") }
+        defer { try? FileManager.default.removeItem(at: temporary) }
+        var hasher = SHA256(), bytes = 0
+        do {
+            defer { try? input.close() }
+            while let chunk = try input.read(upToCount: 1 << 22), !chunk.isEmpty {
+                hasher.update(data: chunk)
+                try output.write(contentsOf: chunk)
+                bytes += chunk.count
+            }
+            try output.synchronize()
+            try output.close()
+        }
+        let sha256 = hex(hasher.finalize())
+        let destination = blobURL(sha256)
+        if !FileManager.default.fileExists(atPath: destination.path) {
+            try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+            if rename(temporary.path, destination.path) != 0 {
+                throw GalleryError.io("cannot move a blob into \(destination.path): \(String(cString: strerror(errno)))")
+            }
+        }
+        return (sha256, bytes)
+    }
+
+    /// Stores `data` (an upload) the same way.
+    public func put(data: Data) throws -> (sha256: String, bytes: Int) {
+        let staged = root.appendingPathComponent("tmp").appendingPathComponent(UUID().uuidString + ".upload")
+        try data.write(to: staged)
+        defer { try? FileManager.default.removeItem(at: staged) }
+        return try put(staged)
+    }
+
+    /// Makes `folder/name` the blob `sha256` (a hard link, else a copy).
+    public func materialize(_ sha256: String, as name: String, in folder: URL) throws {
+        let target = folder.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try? FileManager.default.removeItem(at: target)
+        if link(blobURL(sha256).path, target.path) != 0 {
+            try FileManager.default.copyItem(at: blobURL(sha256), to: target)
+        }
+    }
+
+    /// Whether the blob's bytes still hash to its name.
+    public func verify(_ sha256: String) throws -> Bool {
+        try Self.hash(of: blobURL(sha256)) == sha256
+    }
+
+    public static func hash(of url: URL) throws -> String {
+        guard let input = FileHandle(forReadingAtPath: url.path) else { throw GalleryError.io("cannot read \(url.path)") }
+        defer { try? input.close() }
+        var hasher = SHA256()
+        while let chunk = try input.read(upToCount: 1 << 22), !chunk.isEmpty { hasher.update(data: chunk) }
+        return hex(hasher.finalize())
+    }
+
+    /// The hash of a set of files: of their sorted `name sha256` lines.
+    public static func manifestHash(_ files: [ArtifactFile]) -> String {
+        let lines = files.sorted { $0.name < $1.name }.map { "\($0.name) \($0.sha256)\n" }.joined()
+        return hex(SHA256.hash(data: Data(lines.utf8)))
+    }
+}
+
+func hex(_ digest: some Sequence<UInt8>) -> String {
+    digest.map { String(format: "%02x", $0) }.joined()
+}
+
+func sha256Hex(_ text: String) -> String { hex(SHA256.hash(data: Data(text.utf8))) }
+
+/// Why a gallery request or operation failed; `status` is the HTTP status it answers with.
+public struct GalleryError: Error, CustomStringConvertible, Sendable {
+    public var status: Int
+    public var message: String
+    public var field: String?
+
+    public init(status: Int, _ message: String, field: String? = nil) {
+        self.status = status
+        self.message = message
+        self.field = field
+    }
+
+    public static func io(_ message: String) -> GalleryError { GalleryError(status: 500, message) }
+    public static func notFound(_ what: String, _ id: String) -> GalleryError { GalleryError(status: 404, "no \(what) '\(id)'") }
+    public static func invalid(_ message: String, field: String? = nil) -> GalleryError {
+        GalleryError(status: 422, message, field: field)
+    }
+
+    public var description: String { field.map { "\($0): \(message)" } ?? message }
+}

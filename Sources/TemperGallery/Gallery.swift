@@ -1,0 +1,230 @@
+import Foundation
+import TemperCore
+import TemperData
+import TemperModels
+import TemperTraining
+
+/// The gallery's operations over its data folder: the registry (`registry.sqlite`), the artifact store
+/// (`artifacts/`), model and output folders linked from the store (`models/`, `outputs/`), uploaded
+/// datasets (`datasets/`) and one folder per job (`jobs/<id>/`: recipe.json, log.txt, resources.jsonl
+/// and the trainer's output folder `run/` with its checkpoints and metrics.jsonl).
+public final class Gallery: Sendable {
+    public let dataDirectory: URL
+    public let registry: Registry
+    public let store: ArtifactStore
+
+    public init(dataDirectory: URL) throws {
+        self.dataDirectory = dataDirectory.standardizedFileURL
+        for folder in ["models", "outputs", "datasets", "jobs"] {
+            try FileManager.default.createDirectory(
+                at: self.dataDirectory.appendingPathComponent(folder), withIntermediateDirectories: true)
+        }
+        registry = try Registry(path: self.dataDirectory.appendingPathComponent("registry.sqlite").path)
+        store = try ArtifactStore(root: self.dataDirectory.appendingPathComponent("artifacts"))
+    }
+
+    public func jobFolder(_ id: String) -> URL { dataDirectory.appendingPathComponent("jobs").appendingPathComponent(id) }
+
+    // MARK: Models
+
+    /// Imports a Hugging Face model folder from this machine: its files go into the store (hashed) and
+    /// the registry gets a card read from config.json (and the license from README.md's front matter).
+    public func importModel(from folder: URL, name: String? = nil) throws -> ModelRecord {
+        let configURL = folder.appendingPathComponent("config.json")
+        guard FileManager.default.fileExists(atPath: configURL.path) else {
+            throw GalleryError.invalid("\(folder.path) has no config.json: not a Hugging Face model folder", field: "path")
+        }
+        let configuration: ModelConfiguration
+        do {
+            configuration = try ModelConfiguration.load(configURL)
+        } catch {
+            throw GalleryError.invalid("\(configURL.path): \(error)", field: "path")
+        }
+        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { name in
+            var isDirectory: ObjCBool = false
+            return !name.hasPrefix(".")
+                && FileManager.default.fileExists(atPath: folder.appendingPathComponent(name).path, isDirectory: &isDirectory)
+                && !isDirectory.boolValue
+        }.sorted()
+        guard names.contains(where: { $0.hasSuffix(".safetensors") }) else {
+            throw GalleryError.invalid("\(folder.path) has no .safetensors weights", field: "path")
+        }
+        let id = makeID("m")
+        let destination = dataDirectory.appendingPathComponent("models").appendingPathComponent(id)
+        var files: [ArtifactFile] = []
+        for name in names {
+            let (sha256, bytes) = try store.put(folder.appendingPathComponent(name))
+            try store.materialize(sha256, as: name, in: destination)
+            files.append(ArtifactFile(ownerID: id, name: name, sha256: sha256, bytes: bytes))
+        }
+        let record = ModelRecord(
+            id: id, name: name ?? folder.lastPathComponent, path: destination.path, architecture: configuration.modelType,
+            parameters: Self.parameterCount(configuration), contextLength: configuration.maxPositionEmbeddings,
+            license: Self.license(in: folder), createdAt: Date())
+        try registry.insert(record, files: files)
+        return record
+    }
+
+    /// Weights of a decoder of this shape: embeddings (and an untied head), attention, MLP and norms.
+    static func parameterCount(_ c: ModelConfiguration) -> Int {
+        let h = c.hiddenSize, q = c.headCount * c.headDimension, kv = c.keyValueHeadCount * c.headDimension
+        var layer = h * q + 2 * h * kv + q * h + 3 * h * c.intermediateSize + 2 * h
+        if c.attentionBias { layer += q + 2 * kv }
+        if c.queryKeyNorm { layer += 2 * c.headDimension }
+        return c.vocabularySize * h * (c.tieWordEmbeddings ? 1 : 2) + c.layerCount * layer + h
+    }
+
+    /// `license:` from the front matter of the folder's README.md (the model card), if any.
+    static func license(in folder: URL) -> String? {
+        guard let text = try? String(contentsOf: folder.appendingPathComponent("README.md"), encoding: .utf8),
+            text.hasPrefix("---")
+        else { return nil }
+        for line in text.split(separator: "\n").dropFirst() {
+            if line.hasPrefix("---") { break }
+            if line.hasPrefix("license:") {
+                return line.dropFirst("license:".count).trimmingCharacters(in: .whitespaces)
+            }
+        }
+        return nil
+    }
+
+    // MARK: Datasets
+
+    /// Stores an uploaded JSON/JSONL dataset after checking every record: a file with any bad line is
+    /// refused with the first problems listed as `name:line: reason`.
+    public func addDataset(name: String, contents: Data, format: String? = nil) throws -> DatasetRecord {
+        guard !name.isEmpty, !name.contains("/") else { throw GalleryError.invalid("a dataset needs a file name without '/'", field: "name") }
+        let inspection = try DatasetInspection.inspect(Array(contents), name: name, format: format)
+        if !inspection.issues.isEmpty {
+            let shown = inspection.issues.prefix(5).joined(separator: "; ")
+            throw GalleryError.invalid(
+                "\(inspection.issues.count) bad record\(inspection.issues.count == 1 ? "" : "s"): \(shown)", field: "file")
+        }
+        let (sha256, bytes) = try store.put(data: contents)
+        let id = makeID("d")
+        let folder = dataDirectory.appendingPathComponent("datasets").appendingPathComponent(id)
+        let fileName = name.hasSuffix(".json") || name.hasSuffix(".jsonl") ? name : name + ".jsonl"
+        try store.materialize(sha256, as: fileName, in: folder)
+        let statistics = String(decoding: try JSONEncoder().encode(inspection.statistics), as: UTF8.self)
+        let record = DatasetRecord(
+            id: id, name: name, format: inspection.format, rows: inspection.rows, sha256: sha256, bytes: bytes,
+            path: folder.appendingPathComponent(fileName).path, statistics: statistics, createdAt: Date())
+        try registry.insert(record)
+        return record
+    }
+
+    // MARK: Jobs
+
+    /// Resolves and validates a job's recipe, then queues it. `recipe` holds the method's hyperparameters
+    /// in the CLI's recipe schema; the gallery fills in `model`, `data`, `output` (and `adapter` when
+    /// the job starts from a LoRA output).
+    public func submitJob(
+        method: TrainingMethodName, modelID: String?, datasetID: String, startingFrom outputID: String? = nil,
+        recipe: [String: JSONValue]
+    ) throws -> JobRecord {
+        guard let dataset = try registry.dataset(datasetID) else { throw GalleryError.notFound("dataset", datasetID) }
+        let expected = Self.formats(for: method)
+        guard expected.contains(dataset.format) else {
+            throw GalleryError.invalid(
+                "dataset \(datasetID) is \(dataset.format) data; \(method.rawValue) trains on \(expected.joined(separator: " or ")) data",
+                field: "dataset")
+        }
+        for reserved in ["model", "data", "output", "adapter"] where recipe[reserved] != nil {
+            throw GalleryError.invalid("the gallery sets '\(reserved)' itself; leave it out of the recipe", field: "recipe.\(reserved)")
+        }
+        var resolved = recipe
+        // The Train form's default length: one pass over the data.
+        if resolved["max_steps"] == nil && resolved["epochs"] == nil { resolved["epochs"] = .number(1) }
+        let base: ModelRecord
+        if let outputID {
+            guard let output = try registry.output(outputID) else { throw GalleryError.notFound("output", outputID) }
+            guard let parentJob = try registry.job(output.jobID), let parentBase = try registry.model(parentJob.modelID) else {
+                throw GalleryError.notFound("job of output", outputID)
+            }
+            base = parentBase
+            if output.kind == "adapter" {
+                resolved["adapter"] = .string(output.path)
+                resolved["model"] = .string(base.path)
+            } else {
+                resolved["model"] = .string(output.path)
+            }
+        } else {
+            guard let modelID else { throw GalleryError.invalid("give a model or an output to start from", field: "model") }
+            guard let model = try registry.model(modelID) else { throw GalleryError.notFound("model", modelID) }
+            base = model
+            resolved["model"] = .string(model.path)
+        }
+        if let modelID, modelID != base.id {
+            throw GalleryError.invalid("output \(outputID ?? "") was trained from \(base.id), not \(modelID)", field: "model")
+        }
+        let id = makeID("j")
+        let folder = jobFolder(id)
+        resolved["data"] = .string(dataset.path)
+        resolved["output"] = .string(folder.appendingPathComponent("run").path)
+        let json = try prettyJSON(JSONValue.object(resolved))
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let recipeURL = folder.appendingPathComponent("recipe.json")
+        try json.write(to: recipeURL, options: .atomic)
+        do {
+            try Self.validateRecipe(method: method, at: recipeURL)
+        } catch {
+            try? FileManager.default.removeItem(at: folder)
+            let message = (error as? LocalizedError)?.errorDescription ?? "\(error)"
+            throw GalleryError.invalid(message.replacingOccurrences(of: recipeURL.path + ": ", with: ""), field: "recipe")
+        }
+        let job = JobRecord(
+            id: id, method: method, modelID: base.id, datasetID: datasetID, parentOutputID: outputID,
+            recipe: String(decoding: json, as: UTF8.self), state: .queued, createdAt: Date(), startedAt: nil,
+            finishedAt: nil, exitReason: nil, pid: nil, attempts: 0, cancelRequested: false)
+        try registry.insert(job)
+        return job
+    }
+
+    static func formats(for method: TrainingMethodName) -> [String] {
+        switch method {
+        case .sft: ["chat", "instruction", "text"]
+        case .dpo: ["preference"]
+        case .grpo: ["prompt"]
+        }
+    }
+
+    static func validateRecipe(method: TrainingMethodName, at url: URL) throws {
+        switch method {
+        case .sft: try SFTRecipe.load(url).validate()
+        case .dpo: try DPORecipe.load(url).validate()
+        case .grpo: try GRPORecipe.load(url).validate()
+        }
+    }
+
+    /// A finished job's output folder (`run/` less checkpoints and logs) into the store and the registry.
+    func registerOutput(of job: JobRecord) throws -> OutputRecord {
+        let run = jobFolder(job.id).appendingPathComponent("run")
+        let names = try FileManager.default.contentsOfDirectory(atPath: run.path).filter { name in
+            var isDirectory: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: run.appendingPathComponent(name).path, isDirectory: &isDirectory)
+            return exists && !isDirectory.boolValue && !name.hasPrefix(".") && name != "metrics.jsonl"
+        }.sorted()
+        let id = makeID("o")
+        let destination = dataDirectory.appendingPathComponent("outputs").appendingPathComponent(id)
+        var files: [ArtifactFile] = []
+        for name in names {
+            let (sha256, bytes) = try store.put(run.appendingPathComponent(name))
+            try store.materialize(sha256, as: name, in: destination)
+            files.append(ArtifactFile(ownerID: id, name: name, sha256: sha256, bytes: bytes))
+        }
+        guard !files.isEmpty else { throw GalleryError.io("job \(job.id) finished but wrote no files to \(run.path)") }
+        let kind = names.contains("adapter_model.safetensors") ? "adapter" : "model"
+        let output = OutputRecord(
+            id: id, jobID: job.id, kind: kind, path: destination.path, sha256: ArtifactStore.manifestHash(files),
+            bytes: files.reduce(0) { $0 + $1.bytes }, createdAt: Date())
+        try registry.succeed(jobID: job.id, output: output, files: files)
+        return output
+    }
+
+    /// Every registered file whose blob is missing or no longer hashes to its name.
+    public func corruptArtifacts() throws -> [ArtifactFile] {
+        try registry.allFiles().filter { file in
+            !((try? store.verify(file.sha256)) ?? false)
+        }
+    }
+}

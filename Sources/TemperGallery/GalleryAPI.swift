@@ -1,0 +1,205 @@
+import Foundation
+import Hummingbird
+import TemperCore
+
+/// The gallery's JSON API under `/api` (the web UI and scripts use it) and `/health`. Errors answer
+/// `{"error": {"message", "field", "status"}}` with the status of the problem.
+public enum GalleryAPI {
+    public static let maxUploadBytes = 1 << 30
+    static let maxJSONBytes = 1 << 20
+
+    public static func buildRouter(gallery: Gallery, requireTokens: Bool) -> Router<BasicRequestContext> {
+        let router = Router(context: BasicRequestContext.self)
+        router.add(middleware: GalleryErrorMiddleware())
+        if requireTokens { router.add(middleware: GalleryTokenMiddleware(registry: gallery.registry)) }
+        router.get("/health") { _, _ in try json(["status": "ok"]) }
+
+        router.get("/api/models") { _, _ in try json(gallery.registry.models()) }
+        router.post("/api/models") { request, context in
+            let body = try await decode(ImportModelRequest.self, from: request, context: context)
+            guard !body.path.isEmpty else { throw GalleryError.invalid("path is required", field: "path") }
+            return try json(gallery.importModel(from: URL(fileURLWithPath: body.path), name: body.name), status: .created)
+        }
+        router.get("/api/models/:id") { _, context in
+            let id = try context.parameters.require("id")
+            guard let model = try gallery.registry.model(id) else { throw GalleryError.notFound("model", id) }
+            return try json(ModelCard(model: model, files: gallery.registry.files(of: id)))
+        }
+
+        router.get("/api/datasets") { _, _ in try json(gallery.registry.datasets()) }
+        router.post("/api/datasets") { request, _ in
+            guard let name = request.uri.queryParameters.get("name") else {
+                throw GalleryError.invalid("give the file name as ?name=", field: "name")
+            }
+            let buffer = try await request.body.collect(upTo: maxUploadBytes)
+            let bytes = Data(buffer.readableBytesView)
+            let format = request.uri.queryParameters.get("format")
+            return try json(gallery.addDataset(name: name, contents: bytes, format: format), status: .created)
+        }
+        router.get("/api/datasets/:id") { _, context in
+            let id = try context.parameters.require("id")
+            guard let dataset = try gallery.registry.dataset(id) else { throw GalleryError.notFound("dataset", id) }
+            return try json(dataset)
+        }
+
+        router.get("/api/jobs") { _, _ in try json(gallery.registry.jobs()) }
+        router.post("/api/jobs") { request, context in
+            let body = try await decode(SubmitJobRequest.self, from: request, context: context)
+            guard let method = TrainingMethodName(rawValue: body.method) else {
+                throw GalleryError.invalid("unknown method '\(body.method)'; use sft, dpo or grpo", field: "method")
+            }
+            let job = try gallery.submitJob(
+                method: method, modelID: body.model, datasetID: body.dataset, startingFrom: body.output,
+                recipe: body.recipe ?? [:])
+            return try json(job, status: .created)
+        }
+        router.get("/api/jobs/:id") { _, context in
+            let id = try context.parameters.require("id")
+            guard let job = try gallery.registry.job(id) else { throw GalleryError.notFound("job", id) }
+            let folder = gallery.jobFolder(id)
+            return try json(
+                JobDetail(
+                    job: job, output: try gallery.registry.output(ofJob: id),
+                    metrics: jsonLines(folder.appendingPathComponent("run/metrics.jsonl")),
+                    resources: jsonLines(folder.appendingPathComponent("resources.jsonl"))))
+        }
+        router.get("/api/jobs/:id/logs") { _, context in
+            let id = try context.parameters.require("id")
+            guard try gallery.registry.job(id) != nil else { throw GalleryError.notFound("job", id) }
+            let log = (try? Data(contentsOf: gallery.jobFolder(id).appendingPathComponent("log.txt"))) ?? Data()
+            return Response(
+                status: .ok, headers: [.contentType: "text/plain; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: log)))
+        }
+        router.post("/api/jobs/:id/cancel") { _, context in
+            let id = try context.parameters.require("id")
+            guard let job = try gallery.registry.requestCancel(jobID: id) else { throw GalleryError.notFound("job", id) }
+            return try json(job, status: .accepted)
+        }
+
+        router.get("/api/outputs") { _, _ in try json(gallery.registry.outputs()) }
+        router.get("/api/outputs/:id") { _, context in
+            let id = try context.parameters.require("id")
+            guard let output = try gallery.registry.output(id) else { throw GalleryError.notFound("output", id) }
+            return try json(
+                OutputCard(
+                    output: output, files: gallery.registry.files(of: id), lineage: gallery.registry.ancestry(of: id),
+                    usedBy: gallery.registry.descendants(of: id)))
+        }
+        return router
+    }
+
+    // MARK: Bodies
+
+    struct ImportModelRequest: Decodable {
+        var path: String
+        var name: String?
+    }
+
+    struct SubmitJobRequest: Decodable {
+        var method: String
+        var model: String?
+        var dataset: String
+        /// An output to start from (SFT -> DPO -> GRPO).
+        var output: String?
+        var recipe: [String: JSONValue]?
+    }
+
+    struct ModelCard: Encodable {
+        var model: ModelRecord
+        var files: [ArtifactFile]
+    }
+
+    struct JobDetail: Encodable {
+        var job: JobRecord
+        var output: OutputRecord?
+        var metrics: [JSONValue]
+        var resources: [JSONValue]
+    }
+
+    struct OutputCard: Encodable {
+        var output: OutputRecord
+        var files: [ArtifactFile]
+        /// Everything it came from: job, base model, dataset and earlier outputs and their jobs.
+        var lineage: [LineageEdge]
+        var usedBy: [LineageEdge]
+    }
+
+    static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: BasicRequestContext) async throws -> T {
+        let buffer = try await request.body.collect(upTo: maxJSONBytes)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer.readableBytesView))
+        } catch let DecodingError.keyNotFound(key, _) {
+            throw GalleryError(status: 400, "missing field '\(key.stringValue)'", field: key.stringValue)
+        } catch let DecodingError.typeMismatch(_, context) {
+            let field = context.codingPath.map(\.stringValue).joined(separator: ".")
+            throw GalleryError(status: 400, "wrong type: \(context.debugDescription)", field: field)
+        } catch {
+            throw GalleryError(status: 400, "malformed JSON body: \(error)")
+        }
+    }
+
+    static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {
+        Response(
+            status: status, headers: [.contentType: "application/json"],
+            body: .init(byteBuffer: ByteBuffer(bytes: try prettyJSON(value))))
+    }
+
+    /// The objects of a JSON-lines file (a line being written may be incomplete: skipped).
+    static func jsonLines(_ url: URL) -> [JSONValue] {
+        guard let data = FileManager.default.contents(atPath: url.path) else { return [] }
+        return data.split(separator: UInt8(ascii: "\n")).compactMap { try? JSONDecoder().decode(JSONValue.self, from: Data($0)) }
+    }
+}
+
+/// Errors as `{"error": {...}}` with their status.
+struct GalleryErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch let error as GalleryError {
+            return Self.response(error)
+        } catch let error as HTTPError {
+            return Self.response(GalleryError(status: Int(error.status.code), error.body ?? error.status.reasonPhrase))
+        } catch let error as any HTTPResponseError {
+            return Self.response(GalleryError(status: Int(error.status.code), "\(error)"))
+        } catch {
+            return Self.response(GalleryError(status: 500, "\(error)"))
+        }
+    }
+
+    static func response(_ error: GalleryError) -> Response {
+        let detail: [String: JSONValue] = [
+            "message": .string(error.message), "field": error.field.map(JSONValue.string) ?? .null,
+            "status": .number(Double(error.status)),
+        ]
+        let data = (try? prettyJSON(["error": detail])) ?? Data()
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if error.status == 401 { headers[.wwwAuthenticate] = "Bearer" }
+        return Response(
+            status: .init(code: error.status), headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+}
+
+/// Requires `Authorization: Bearer <token>` with a token made by `temper gallery token create` on
+/// everything but `/health`; tokens are compared by their SHA-256 (only hashes are stored).
+struct GalleryTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let registry: Registry
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
+        -> Response
+    {
+        if request.uri.path != "/health" {
+            guard let header = request.headers[.authorization] else {
+                throw GalleryError(status: 401, "this gallery needs a bearer token (temper gallery token create)")
+            }
+            let parts = header.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer",
+                try registry.token(withHash: sha256Hex(String(parts[1]).trimmingCharacters(in: .whitespaces))) != nil
+            else { throw GalleryError(status: 401, "invalid bearer token") }
+        }
+        return try await next(request, context)
+    }
+}

@@ -1,0 +1,76 @@
+import Foundation
+import Hummingbird
+import Logging
+import ServiceLifecycle
+import TemperServe
+
+/// `temper gallery serve`: the API and the job worker in one process, until SIGTERM or SIGINT.
+public enum GalleryService {
+    public struct Settings: Sendable {
+        public var dataDirectory: URL
+        public var host: String
+        public var port: Int
+        public var worker: JobRunner.Settings
+
+        public init(dataDirectory: URL, host: String = "127.0.0.1", port: Int = 8080, worker: JobRunner.Settings) {
+            self.dataDirectory = dataDirectory
+            self.host = host
+            self.port = port
+            self.worker = worker
+        }
+    }
+
+    /// Bound beyond loopback, the gallery requires tokens and refuses to start until one exists.
+    public static func run(
+        _ settings: Settings, onListening: @escaping @Sendable (_ url: String) -> Void,
+        log: @escaping @Sendable (String) -> Void
+    ) async throws {
+        let gallery = try Gallery(dataDirectory: settings.dataDirectory)
+        let requireTokens = !ServeSecurity.isLoopback(host: settings.host)
+        if requireTokens, try gallery.registry.tokenCount() == 0 {
+            throw GalleryError(
+                status: 0,
+                "--host \(settings.host) is not a loopback address: create a token first "
+                    + "(temper gallery token create --data-dir \(settings.dataDirectory.path)); requests then need it as a bearer token")
+        }
+        let runner = JobRunner(gallery: gallery, settings: settings.worker)
+        let resumed = try await runner.recover()
+        if !resumed.isEmpty { log("resuming \(resumed.count) job(s) left running: \(resumed.joined(separator: ", "))") }
+        var logger = Logger(label: "temper.gallery") { StreamLogHandler.standardError(label: $0) }
+        logger.logLevel = .notice
+        let host = settings.host.hasPrefix("[") ? String(settings.host.dropFirst().dropLast()) : settings.host
+        let app = Application(
+            router: GalleryAPI.buildRouter(gallery: gallery, requireTokens: requireTokens),
+            configuration: .init(address: .hostname(host, port: settings.port), serverName: "temper-gallery"),
+            onServerRunning: { channel in onListening(TemperServer.url(host: host, port: channel.localAddress?.port ?? settings.port)) },
+            logger: logger)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [app, WorkerService(runner: runner)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+
+    /// A new bearer token for the gallery at `dataDirectory`: printed once, stored hashed.
+    public static func createToken(dataDirectory: URL, name: String) throws -> String {
+        let gallery = try Gallery(dataDirectory: dataDirectory)
+        var bytes = [UInt8](repeating: 0, count: 32)
+        var generator = SystemRandomNumberGenerator()
+        for index in bytes.indices { bytes[index] = generator.next() }
+        let token = "tg_" + hex(bytes)
+        try gallery.registry.insert(TokenRecord(id: makeID("t"), name: name, sha256: sha256Hex(token), createdAt: Date()))
+        return token
+    }
+}
+
+/// Runs the worker until the group shuts down; running jobs are then interrupted (they checkpoint)
+/// and left queued, to resume at the next start.
+struct WorkerService: Service {
+    let runner: JobRunner
+
+    func run() async throws {
+        let work = Task { await runner.run() }
+        try? await gracefulShutdown()
+        work.cancel()
+        await work.value
+    }
+}
