@@ -6,7 +6,7 @@ struct GalleryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gallery",
         abstract: "The self-hosted gallery: model registry with lineage, artifacts, training jobs and their API.",
-        subcommands: [GalleryServeCommand.self, GalleryTokenCommand.self])
+        subcommands: [GalleryServeCommand.self, GalleryTokenCommand.self, GalleryVerifyCommand.self])
 }
 
 struct GalleryServeCommand: ParsableCommand {
@@ -62,5 +62,23 @@ struct GalleryTokenCommand: ParsableCommand {
         func run() throws {
             print(try GalleryService.createToken(dataDirectory: URL(fileURLWithPath: dataDir), name: name))
         }
+    }
+}
+
+struct GalleryVerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Hash every artifact the registry lists and report any that is missing or changed (exit 1).")
+    @Option(help: "The gallery's data folder.") var dataDir = "gallery-data"
+
+    func run() throws {
+        let gallery = try Gallery(dataDirectory: URL(fileURLWithPath: dataDir))
+        let files = try gallery.registry.allFiles()
+        let corrupt = try gallery.corruptArtifacts()
+        guard corrupt.isEmpty else {
+            for file in corrupt { log("\(file.ownerID)/\(file.name): blob \(file.sha256) is missing or does not match") }
+            throw ExitCode(1)
+        }
+        print("all \(files.count) artifacts match their sha256")
     }
 }

@@ -10,9 +10,10 @@ final class ServerProcess {
     let port: Int
     private let errors = Pipe()
 
-    init(_ arguments: [String]) throws {
+    /// `temper <command> --port 0 <arguments>`: `serve` by default, `gallery serve` too.
+    init(_ arguments: [String], command: [String] = ["serve"]) throws {
         process.executableURL = TemperProcess.executable
-        process.arguments = ["serve", "--port", "0"] + arguments
+        process.arguments = command + ["--port", "0"] + arguments
         let output = Pipe()
         process.standardOutput = output
         process.standardError = errors
@@ -26,8 +27,9 @@ final class ServerProcess {
             seen += chunk
         }
         let line = String(decoding: seen, as: UTF8.self)
-        guard let range = line.range(of: "listening on http://127.0.0.1:"),
-            let port = Int(line[range.upperBound...].prefix { $0.isNumber })
+        guard let range = line.range(of: "listening on http://"),
+            let colon = line[range.upperBound...].prefix(while: { $0 != "\n" }).lastIndex(of: ":"),
+            let port = Int(line[line.index(after: colon)...].prefix { $0.isNumber })
         else {
             process.terminate()
             throw ServerError(message: "no listening line: '\(line)'")

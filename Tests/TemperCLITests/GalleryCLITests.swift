@@ -1,0 +1,156 @@
+import Foundation
+import FoundationNetworking
+import Testing
+
+/// `temper gallery serve` end to end on the real SmolLM2: import the model, upload datasets, an SFT job
+/// through the API, a DPO job from its output (lineage SFT -> DPO), cancel, and a `kill -9` of the
+/// service during a job that then resumes from its checkpoint with every artifact intact.
+@Suite(.serialized) struct GalleryCLITests {
+    /// A gallery service over a data folder, talked to over HTTP.
+    final class Gallery {
+        let server: ServerProcess
+        let dataDirectory: URL
+
+        init(dataDirectory: URL) throws {
+            self.dataDirectory = dataDirectory
+            server = try ServerProcess(["--data-dir", dataDirectory.path], command: ["gallery", "serve"])
+        }
+
+        func request(_ method: String, _ path: String, json: String? = nil, body: Data? = nil) async throws -> (Int, [String: Any]) {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(server.port)\(path)")!)
+            request.httpMethod = method
+            request.httpBody = json.map { Data($0.utf8) } ?? body
+            let (data, response) = try await URLSession.shared.data(for: request)
+            let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? ["text": String(decoding: data, as: UTF8.self)]
+            return ((response as! HTTPURLResponse).statusCode, object)
+        }
+
+        func created(_ path: String, json: String? = nil, body: Data? = nil) async throws -> String {
+            let (status, object) = try await request("POST", path, json: json, body: body)
+            #expect(status == 201, "\(path): \(object)")
+            return try #require(object["id"] as? String)
+        }
+
+        /// Polls a job until it leaves queued/running (at most `seconds`); returns its detail.
+        func finished(_ job: String, seconds: Double = 300) async throws -> [String: Any] {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                let (_, detail) = try await request("GET", "/api/jobs/\(job)")
+                let state = (detail["job"] as? [String: Any])?["state"] as? String
+                if state != "queued" && state != "running" { return detail }
+                try await Task.sleep(for: .milliseconds(500))
+            }
+            Issue.record("job \(job) did not finish in \(seconds) s")
+            return [:]
+        }
+    }
+
+    static func lines(_ file: String, _ count: Int) throws -> Data {
+        let text = try String(contentsOf: ModelCLITests.root.appendingPathComponent(file), encoding: .utf8)
+        return Data((text.split(separator: "\n").prefix(count).joined(separator: "\n") + "\n").utf8)
+    }
+
+    @Test func trainsRegistersAndResumesJobsThroughTheAPI() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("temper-gallery-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let model = work.appendingPathComponent("SmolLM2"), data = work.appendingPathComponent("gallery")
+        #expect(try TemperProcess.run(["convert", "--from", ModelCLITests.gguf.path, "--to", model.path]).exitCode == 0)
+        var gallery = try Gallery(dataDirectory: data)
+
+        let modelID = try await gallery.created("/api/models", json: #"{"path": "\#(model.path)", "name": "SmolLM2-135M-Instruct"}"#)
+        let (_, card) = try await gallery.request("GET", "/api/models/\(modelID)")
+        #expect((card["model"] as? [String: Any])?["parameters"] as? Int == 134_515_008)
+        #expect((card["model"] as? [String: Any])?["architecture"] as? String == "llama")
+        let chat = try await gallery.created("/api/datasets?name=chat.jsonl", body: Self.lines("Data/sft-demo.jsonl", 8))
+        let pairs = try await gallery.created("/api/datasets?name=pairs.jsonl", body: Self.lines("Data/dpo-demo.jsonl", 4))
+        let (badStatus, bad) = try await gallery.request(
+            "POST", "/api/datasets?name=broken.jsonl", body: Self.lines("Data/sft-demo.jsonl", 2) + Data("{oops\n".utf8))
+        #expect(badStatus == 422)
+        #expect(((bad["error"] as? [String: Any])?["message"] as? String)?.contains("broken.jsonl:3: ") == true, "\(bad)")
+
+        // SFT (LoRA, 2 steps), then DPO from its output.
+        let sft = try await gallery.created(
+            "/api/jobs", json: #"{"method": "sft", "model": "\#(modelID)", "dataset": "\#(chat)", "recipe": {"method": "lora", "max_steps": 2, "batch_size": 2}}"#)
+        let sftDetail = try await gallery.finished(sft)
+        #expect((sftDetail["job"] as? [String: Any])?["state"] as? String == "succeeded", "\(sftDetail)")
+        #expect((sftDetail["metrics"] as? [[String: Any]])?.compactMap { $0["step"] as? Int } == [1, 2])
+        let sftOutput = try #require((sftDetail["output"] as? [String: Any])?["id"] as? String)
+        #expect((sftDetail["output"] as? [String: Any])?["kind"] as? String == "adapter")
+        let dpo = try await gallery.created(
+            "/api/jobs", json: #"{"method": "dpo", "dataset": "\#(pairs)", "output": "\#(sftOutput)", "recipe": {"max_steps": 1, "batch_size": 2}}"#)
+        let dpoDetail = try await gallery.finished(dpo)
+        #expect((dpoDetail["job"] as? [String: Any])?["state"] as? String == "succeeded", "\(dpoDetail)")
+        let dpoOutput = try #require((dpoDetail["output"] as? [String: Any])?["id"] as? String)
+        let (_, outputCard) = try await gallery.request("GET", "/api/outputs/\(dpoOutput)")
+        let edges = Set(((outputCard["lineage"] as? [[String: Any]]) ?? []).map { "\($0["fromID"]!) \($0["relation"]!) \($0["toID"]!)" })
+        #expect(edges == [
+            "\(dpo) produced \(dpoOutput)", "\(modelID) base_model \(dpo)", "\(pairs) dataset \(dpo)", "\(sftOutput) starts_from \(dpo)",
+            "\(sft) produced \(sftOutput)", "\(modelID) base_model \(sft)", "\(chat) dataset \(sft)",
+        ])
+
+        // Cancel: the trainer checkpoints and stops.
+        let long = #"{"method": "sft", "model": "\#(modelID)", "dataset": "\#(chat)", "recipe": {"max_steps": 40, "batch_size": 2, "save_every": 2}}"#
+        let cancelled = try await gallery.created("/api/jobs", json: long)
+        try await Self.waitForCheckpoint(data.appendingPathComponent("jobs/\(cancelled)/run/checkpoints"))
+        #expect(try await gallery.request("POST", "/api/jobs/\(cancelled)/cancel").0 == 202)
+        let cancelledDetail = try await gallery.finished(cancelled)
+        #expect((cancelledDetail["job"] as? [String: Any])?["state"] as? String == "cancelled", "\(cancelledDetail)")
+
+        // kill -9 of the service while a job runs; the restarted service resumes it from its checkpoint.
+        let resumed = try await gallery.created(
+            "/api/jobs", json: #"{"method": "sft", "model": "\#(modelID)", "dataset": "\#(chat)", "recipe": {"max_steps": 6, "batch_size": 2, "save_every": 2}}"#)
+        try await Self.waitForCheckpoint(data.appendingPathComponent("jobs/\(resumed)/run/checkpoints"))
+        kill(gallery.server.process.processIdentifier, SIGKILL)
+        gallery.server.process.waitUntilExit()
+        gallery = try Gallery(dataDirectory: data)
+        let resumedDetail = try await gallery.finished(resumed)
+        let job = resumedDetail["job"] as? [String: Any]
+        #expect(job?["state"] as? String == "succeeded", "\(resumedDetail)")
+        #expect(job?["attempts"] as? Int == 2)
+        let (_, log) = try await gallery.request("GET", "/api/jobs/\(resumed)/logs")
+        #expect((log["text"] as? String)?.contains("resumed from step-") == true)
+        #expect((resumedDetail["metrics"] as? [[String: Any]])?.last?["step"] as? Int == 6)
+        #expect(((resumedDetail["resources"] as? [[String: Any]]) ?? []).contains { ($0["rss_mb"] as? Double ?? 0) > 100 })
+
+        // Every artifact still hashes to what the registry says (the unit tests check the hashing).
+        let stopped = gallery.server.stop()
+        #expect(stopped.status == 0, "\(stopped.log)")
+        let check = try TemperProcess.run(["gallery", "verify", "--data-dir", data.path])
+        #expect(check.exitCode == 0, "\(check.standardError)")
+        #expect(check.standardOutput.hasPrefix("all "))
+        #expect(check.standardOutput.contains(" artifacts match their sha256"))
+    }
+
+    @Test func refusesToServeBeyondLoopbackWithoutATokenThenRequiresIt() async throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("temper-gallery-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let refused = try TemperProcess.run(["gallery", "serve", "--data-dir", data.path, "--host", "0.0.0.0", "--port", "0"])
+        #expect(refused.exitCode == 1)
+        #expect(refused.standardError.contains("--host 0.0.0.0 is not a loopback address: create a token first"))
+        let token = try TemperProcess.run(["gallery", "token", "create", "--data-dir", data.path, "--name", "ci"])
+        #expect(token.exitCode == 0)
+        let secret = token.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(secret.hasPrefix("tg_"))
+        let server = try ServerProcess(["--data-dir", data.path, "--host", "0.0.0.0"], command: ["gallery", "serve"])
+        defer { _ = server.stop() }
+        func status(_ key: String?) async throws -> Int {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(server.port)/api/jobs")!)
+            if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }
+            return (try await URLSession.shared.data(for: request).1 as! HTTPURLResponse).statusCode
+        }
+        #expect(try await status(nil) == 401)
+        #expect(try await status("tg_wrong") == 401)
+        #expect(try await status(secret) == 200)
+    }
+
+    static func waitForCheckpoint(_ folder: URL) async throws {
+        let deadline = Date().addingTimeInterval(300)
+        while Date() < deadline {
+            if ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).contains(where: { $0.hasPrefix("step-") }) {
+                return
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        Issue.record("no checkpoint in \(folder.path)")
+    }
+}
