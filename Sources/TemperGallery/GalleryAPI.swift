@@ -8,7 +8,10 @@ public enum GalleryAPI {
     public static let maxUploadBytes = 1 << 30
     static let maxJSONBytes = 1 << 20
 
-    public static func buildRouter(gallery: Gallery, requireTokens: Bool) -> Router<BasicRequestContext> {
+    public static func buildRouter(
+        gallery: Gallery, deployments: DeploymentManager? = nil, requireTokens: Bool
+    ) -> Router<BasicRequestContext> {
+        let deployments = deployments ?? DeploymentManager(gallery: gallery, executable: URL(fileURLWithPath: "/proc/self/exe"))
         let router = Router(context: BasicRequestContext.self)
         router.add(middleware: GalleryErrorMiddleware())
         if requireTokens { router.add(middleware: GalleryTokenMiddleware(registry: gallery.registry)) }
@@ -86,10 +89,28 @@ public enum GalleryAPI {
                     output: output, files: gallery.registry.files(of: id), lineage: gallery.registry.ancestry(of: id),
                     usedBy: gallery.registry.descendants(of: id)))
         }
+        router.get("/api/deployments") { _, _ in try json(gallery.registry.deployments()) }
+        router.post("/api/deployments") { request, context in
+            let body = try await decode(DeployRequest.self, from: request, context: context)
+            return try json(try await deployments.deploy(outputID: body.output, modelID: body.model), status: .created)
+        }
+        router.get("/api/deployments/:id") { _, context in
+            let id = try context.parameters.require("id")
+            guard let deployment = try gallery.registry.deployment(id) else { throw GalleryError.notFound("deployment", id) }
+            return try json(deployment)
+        }
+        router.post("/api/deployments/:id/stop") { _, context in
+            try json(try await deployments.stop(try context.parameters.require("id")), status: .accepted)
+        }
         return router
     }
 
     // MARK: Bodies
+
+    struct DeployRequest: Decodable {
+        var output: String?
+        var model: String?
+    }
 
     struct ImportModelRequest: Decodable {
         var path: String

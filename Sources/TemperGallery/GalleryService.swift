@@ -34,19 +34,20 @@ public enum GalleryService {
                     + "(temper gallery token create --data-dir \(settings.dataDirectory.path)); requests then need it as a bearer token")
         }
         let runner = JobRunner(gallery: gallery, settings: settings.worker)
+        let deployments = DeploymentManager(gallery: gallery, executable: settings.worker.executable)
         let resumed = try await runner.recover()
         if !resumed.isEmpty { log("resuming \(resumed.count) job(s) left running: \(resumed.joined(separator: ", "))") }
         var logger = Logger(label: "temper.gallery") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = .notice
         let host = settings.host.hasPrefix("[") ? String(settings.host.dropFirst().dropLast()) : settings.host
         let app = Application(
-            router: GalleryAPI.buildRouter(gallery: gallery, requireTokens: requireTokens),
+            router: GalleryAPI.buildRouter(gallery: gallery, deployments: deployments, requireTokens: requireTokens),
             configuration: .init(address: .hostname(host, port: settings.port), serverName: "temper-gallery"),
             onServerRunning: { channel in onListening(TemperServer.url(host: host, port: channel.localAddress?.port ?? settings.port)) },
             logger: logger)
         let group = ServiceGroup(
             configuration: .init(
-                services: [app, WorkerService(runner: runner)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [app, WorkerService(runner: runner, deployments: deployments)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 
@@ -63,14 +64,18 @@ public enum GalleryService {
 }
 
 /// Runs the worker until the group shuts down; running jobs are then interrupted (they checkpoint)
-/// and left queued, to resume at the next start.
+/// and left queued, to resume at the next start. Deployments are restarted at start and stopped at
+/// shutdown (their records stay running, so the next start restores them).
 struct WorkerService: Service {
     let runner: JobRunner
+    let deployments: DeploymentManager
 
     func run() async throws {
+        await deployments.restore()
         let work = Task { await runner.run() }
         try? await gracefulShutdown()
         work.cancel()
         await work.value
+        await deployments.shutdown()
     }
 }

@@ -42,9 +42,9 @@ public actor JobRunner {
     /// Stops jobs a dead service left behind and queues them again; returns their ids.
     public func recover() throws -> [String] {
         for job in try gallery.registry.jobs() where job.state == .running {
-            if let pid = job.pid, Self.isJobProcess(pid: pid_t(pid), jobID: job.id) {
+            if let pid = job.pid, isLiveProcess(pid: pid_t(pid), tagged: Self.tag(job.id)) {
                 kill(pid_t(pid), SIGKILL)
-                while Self.isJobProcess(pid: pid_t(pid), jobID: job.id) { usleep(20_000) }
+                while isLiveProcess(pid: pid_t(pid), tagged: Self.tag(job.id)) { usleep(20_000) }
             }
         }
         return try gallery.registry.requeueOrphanedJobs()
@@ -117,7 +117,7 @@ public actor JobRunner {
             environment["TEMPER_KERNEL_THREADS"] = String(threads)
             environment["OPENBLAS_NUM_THREADS"] = String(threads)
         }
-        environment["TEMPER_GALLERY_JOB"] = job.id
+        environment[Self.tag(job.id).name] = job.id
         process.environment = environment
         try process.run()
         try? handle.close()
@@ -188,14 +188,8 @@ public actor JobRunner {
         return (user + system, rss)
     }
 
-    /// Whether `pid` is alive and is a job process of `jobID` (its environment names the job).
-    static func isJobProcess(pid: pid_t, jobID: String) -> Bool {
-        guard kill(pid, 0) == 0, let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else {
-            return false
-        }
-        if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), stat.contains(") Z") { return false }
-        return environment.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == "TEMPER_GALLERY_JOB=\(jobID)" }
-    }
+    /// The environment variable that marks a job's process, so a restarted gallery finds it.
+    static func tag(_ id: String) -> (name: String, value: String) { ("TEMPER_GALLERY_JOB", id) }
 
     public func runningJobIDs() -> [String] { Array(running.keys) }
 }
@@ -205,4 +199,13 @@ func lastLine(of url: URL) -> String {
     guard let text = try? String(contentsOf: url, encoding: .utf8) else { return "" }
     let line = text.split(whereSeparator: \.isNewline).last { !$0.trimmingCharacters(in: .whitespaces).isEmpty } ?? ""
     return String(line.prefix(300))
+}
+
+/// Whether `pid` is alive (not a zombie) and its environment has `tagged` (a process the gallery
+/// started: a pid alone may have been reused by an unrelated process since).
+func isLiveProcess(pid: pid_t, tagged: (name: String, value: String)) -> Bool {
+    guard kill(pid, 0) == 0, let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ") else { return false }
+    if let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8), stat.contains(") Z") { return false }
+    let entry = "\(tagged.name)=\(tagged.value)"
+    return environment.split(separator: 0).contains { String(decoding: $0, as: UTF8.self) == entry }
 }

@@ -85,6 +85,19 @@ public final class Registry: Sendable {
                 t.column("createdAt", .datetime).notNull()
             }
         }
+        migrator.registerMigration("v2-deployments") { db in
+            try db.create(table: "deployment") { t in
+                t.primaryKey("id", .text)
+                t.column("modelID", .text).notNull().references("model")
+                t.column("outputIDs", .text).notNull()
+                t.column("url", .text)
+                t.column("state", .text).notNull().indexed()
+                t.column("createdAt", .datetime).notNull()
+                t.column("pid", .integer)
+                t.column("port", .integer)
+                t.column("exitReason", .text)
+            }
+        }
         return migrator
     }
 
@@ -247,6 +260,18 @@ public final class Registry: Sendable {
         }
     }
 
+    // MARK: Deployments
+
+    public func save(_ deployment: DeploymentRecord) throws {
+        try database.write { db in try deployment.save(db) }
+    }
+    public func deployments() throws -> [DeploymentRecord] {
+        try database.read { db in try DeploymentRecord.order(Column("createdAt").desc).fetchAll(db) }
+    }
+    public func deployment(_ id: String) throws -> DeploymentRecord? {
+        try database.read { db in try DeploymentRecord.fetchOne(db, key: id) }
+    }
+
     // MARK: Tokens
 
     public func insert(_ token: TokenRecord) throws {
@@ -346,6 +371,26 @@ public struct LineageEdge: Codable, Sendable, Equatable, FetchableRecord, Persis
     public var toID: String
     /// `base_model`, `dataset`, `starts_from` (into a job) or `produced` (job to output).
     public var relation: String
+}
+
+public enum DeploymentState: String, Codable, Sendable, DatabaseValueConvertible {
+    case starting, running, stopped, failed
+}
+
+/// A managed `temper serve` process: a base model with any number of its adapter outputs (served under
+/// their output ids), or a full-model output.
+public struct DeploymentRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "deployment"
+    public var id: String
+    public var modelID: String
+    public var outputIDs: [String]
+    /// The OpenAI base URL (`http://127.0.0.1:PORT/v1`) once it is up.
+    public var url: String?
+    public var state: DeploymentState
+    public var createdAt: Date
+    public var pid: Int?
+    public var port: Int?
+    public var exitReason: String?
 }
 
 public struct TokenRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {

@@ -1,12 +1,18 @@
 import ArgumentParser
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import TemperGallery
 
 struct GalleryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "gallery",
         abstract: "The self-hosted gallery: model registry with lineage, artifacts, training jobs and their API.",
-        subcommands: [GalleryServeCommand.self, GalleryTokenCommand.self, GalleryVerifyCommand.self])
+        subcommands: [
+            GalleryServeCommand.self, GalleryTokenCommand.self, GalleryVerifyCommand.self, GalleryDeployCommand.self,
+            GalleryUndeployCommand.self,
+        ])
 }
 
 struct GalleryServeCommand: ParsableCommand {
@@ -80,5 +86,72 @@ struct GalleryVerifyCommand: ParsableCommand {
             throw ExitCode(1)
         }
         print("all \(files.count) artifacts match their sha256")
+    }
+}
+
+/// Where a running gallery listens, and its token (for the commands that talk to it over HTTP).
+struct GalleryClientOptions: ParsableArguments {
+    @Option(help: "The gallery's address.") var gallery = "http://127.0.0.1:8080"
+    @Option(help: "A bearer token (default: $TEMPER_GALLERY_TOKEN; needed when the gallery is not on loopback).")
+    var token: String?
+
+    /// POSTs `body` to `path`; the response's JSON object, or an error with the gallery's message.
+    func post(_ path: String, body: [String: String]) throws -> [String: Any] {
+        guard let url = URL(string: gallery + path) else { throw ValidationError("--gallery \(gallery) is not a URL") }
+        var request = URLRequest(url: url)
+        request.httpMethod = "POST"
+        request.httpBody = try JSONSerialization.data(withJSONObject: body)
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        if let token = token ?? ProcessInfo.processInfo.environment["TEMPER_GALLERY_TOKEN"] {
+            request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
+        }
+        let reply = Reply()
+        let done = DispatchSemaphore(value: 0)
+        URLSession.shared.dataTask(with: request) { data, response, error in
+            reply.set(data, (response as? HTTPURLResponse)?.statusCode, error)
+            done.signal()
+        }.resume()
+        done.wait()
+        let (data, status, error) = reply.get()
+        if let error { throw ValidationError("cannot reach the gallery at \(gallery): \(error.localizedDescription)") }
+        let object = data.flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any] ?? [:]
+        guard let status, (200..<300).contains(status) else {
+            let message = (object["error"] as? [String: Any])?["message"] as? String ?? "status \(status ?? 0)"
+            throw ValidationError("the gallery refused: \(message)")
+        }
+        return object
+    }
+
+    private final class Reply: @unchecked Sendable {
+        // Safe: written once by the session's callback before the semaphore is signalled, read after.
+        private var value: (Data?, Int?, (any Error)?) = (nil, nil, nil)
+        func set(_ data: Data?, _ status: Int?, _ error: (any Error)?) { value = (data, status, error) }
+        func get() -> (Data?, Int?, (any Error)?) { value }
+    }
+}
+
+struct GalleryDeployCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "deploy",
+        abstract: "Deploy an output (o-...) or a base model (m-...) of a running gallery as an OpenAI-compatible API; prints its base URL.")
+    @Argument(help: "An output id, or a model id to serve the base alone.") var id: String
+    @OptionGroup var client: GalleryClientOptions
+
+    func run() throws {
+        let body = id.hasPrefix("m-") ? ["model": id] : ["output": id]
+        let deployment = try client.post("/api/deployments", body: body)
+        log("deployment \(deployment["id"] as? String ?? "?"): \(deployment["state"] as? String ?? "?")")
+        print(deployment["url"] as? String ?? "")
+    }
+}
+
+struct GalleryUndeployCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "undeploy", abstract: "Stop a deployment (dep-...).")
+    @Argument(help: "The deployment id.") var id: String
+    @OptionGroup var client: GalleryClientOptions
+
+    func run() throws {
+        let deployment = try client.post("/api/deployments/\(id)/stop", body: [:])
+        print(deployment["state"] as? String ?? "")
     }
 }

@@ -88,6 +88,31 @@ import Testing
             "\(sft) produced \(sftOutput)", "\(modelID) base_model \(sft)", "\(chat) dataset \(sft)",
         ])
 
+        // Deploy the SFT adapter (`temper gallery deploy`) and chat with it through the openai client:
+        // the same greedy answer as `temper generate` with that adapter.
+        let deploy = try TemperProcess.run(["gallery", "deploy", sftOutput, "--gallery", "http://127.0.0.1:\(gallery.server.port)"])
+        try #require(deploy.exitCode == 0, "\(deploy.standardError)")
+        let deploymentURL = deploy.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(deploymentURL.hasPrefix("http://127.0.0.1:") && deploymentURL.hasSuffix("/v1"))
+        let venv = try runProgram("Tools/make-venv.sh", [".venv-serve-test", "Tools/serve-test/requirements.txt"], in: ModelCLITests.root)
+        try #require(venv.exitCode == 0, "\(venv.standardError)")
+        let python = venv.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)
+        let prompt = "What is the capital of France?"
+        let answer = try runProgram(python, ["Tools/gallery-test/openai_chat.py", deploymentURL, sftOutput, prompt, "12"], in: ModelCLITests.root)
+        #expect(answer.exitCode == 0, "\(answer.standardError)")
+        let expected = try TemperProcess.run([
+            "generate", "--model", model.path, "--adapter", data.appendingPathComponent("outputs/\(sftOutput)").path, "--chat",
+            "--prompt", prompt, "--max-tokens", "12",
+        ])
+        #expect(!expected.standardOutput.isEmpty)
+        #expect(answer.standardOutput == expected.standardOutput)
+        let listed = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(gallery.server.port)/api/deployments")!).0
+        let deployments = try #require(try JSONSerialization.jsonObject(with: listed) as? [[String: Any]])
+        #expect(deployments.count == 1)
+        #expect(deployments.first?["state"] as? String == "running", "\(deployments)")
+        #expect(deployments.first?["outputIDs"] as? [String] == [sftOutput])
+        #expect(deployments.first?["url"] as? String == deploymentURL)
+
         // Cancel: the trainer checkpoints and stops.
         let long = #"{"method": "sft", "model": "\#(modelID)", "dataset": "\#(chat)", "recipe": {"max_steps": 40, "batch_size": 2, "save_every": 2}}"#
         let cancelled = try await gallery.created("/api/jobs", json: long)

@@ -1,0 +1,168 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// One-click deploy: each deployment is a `temper serve` process on loopback that the gallery starts,
+/// health-checks, records and stops. Adapter outputs of one base model share one server: deploying
+/// another adapter of a deployed base restarts that server with every adapter (each served under its
+/// output id; the base under its model id). A full-model output gets a server of its own.
+public actor DeploymentManager {
+    let gallery: Gallery
+    let executable: URL
+    var processes: [String: Process] = [:]
+
+    public init(gallery: Gallery, executable: URL) {
+        self.gallery = gallery
+        self.executable = executable
+    }
+
+    /// Deploys an output (or a base model alone) and waits until it answers `/health`.
+    public func deploy(outputID: String?, modelID: String?) async throws -> DeploymentRecord {
+        let (model, output) = try resolve(outputID: outputID, modelID: modelID)
+        if let output, output.kind == "adapter",
+            var shared = try gallery.registry.deployments().first(where: { $0.modelID == model.id && $0.state == .running && Self.isAdapterServer($0, gallery) })
+        {
+            if shared.outputIDs.contains(output.id) { return shared }
+            shared.outputIDs.append(output.id)
+            stopProcess(shared.id)
+            return try await start(shared)
+        }
+        let record = DeploymentRecord(
+            id: makeID("dep"), modelID: model.id, outputIDs: output.map { [$0.id] } ?? [], url: nil, state: .starting,
+            createdAt: Date(), pid: nil, port: nil, exitReason: nil)
+        return try await start(record)
+    }
+
+    /// Stops a deployment's server (SIGTERM: requests in flight finish first).
+    public func stop(_ id: String) throws -> DeploymentRecord {
+        guard var record = try gallery.registry.deployment(id) else { throw GalleryError.notFound("deployment", id) }
+        stopProcess(id)
+        if let pid = record.pid, processes[id] == nil, isLiveProcess(pid: pid_t(pid), tagged: Self.tag(id)) { kill(pid_t(pid), SIGTERM) }
+        record.state = .stopped
+        record.pid = nil
+        try gallery.registry.save(record)
+        return record
+    }
+
+    /// Stops every server this process started (the gallery is shutting down); they are started
+    /// again by ``restore()``.
+    public func shutdown() {
+        for id in processes.keys { stopProcess(id) }
+    }
+
+    /// Starts again the deployments that were running when the gallery stopped (or died).
+    public func restore() async {
+        for record in (try? gallery.registry.deployments()) ?? [] where record.state == .running || record.state == .starting {
+            if let pid = record.pid, isLiveProcess(pid: pid_t(pid), tagged: Self.tag(record.id)) {
+                kill(pid_t(pid), SIGKILL)
+                while isLiveProcess(pid: pid_t(pid), tagged: Self.tag(record.id)) { usleep(20_000) }
+            }
+            _ = try? await start(record)
+        }
+    }
+
+    func resolve(outputID: String?, modelID: String?) throws -> (ModelRecord, OutputRecord?) {
+        if let outputID {
+            guard let output = try gallery.registry.output(outputID) else { throw GalleryError.notFound("output", outputID) }
+            guard let job = try gallery.registry.job(output.jobID), let model = try gallery.registry.model(job.modelID) else {
+                throw GalleryError.notFound("base model of output", outputID)
+            }
+            return (model, output)
+        }
+        guard let modelID else { throw GalleryError.invalid("give an output or a model to deploy", field: "output") }
+        guard let model = try gallery.registry.model(modelID) else { throw GalleryError.notFound("model", modelID) }
+        return (model, nil)
+    }
+
+    static func isAdapterServer(_ record: DeploymentRecord, _ gallery: Gallery) -> Bool {
+        record.outputIDs.allSatisfy { (try? gallery.registry.output($0))??.kind == "adapter" }
+    }
+
+    func arguments(for record: DeploymentRecord) throws -> [String] {
+        guard let model = try gallery.registry.model(record.modelID) else { throw GalleryError.notFound("model", record.modelID) }
+        let outputs = try record.outputIDs.map { id in
+            guard let output = try gallery.registry.output(id) else { throw GalleryError.notFound("output", id) }
+            return output
+        }
+        if let full = outputs.first(where: { $0.kind == "model" }) {
+            return ["serve", "--model", full.path, "--served-model-name", full.id, "--host", "127.0.0.1", "--port", "0"]
+        }
+        return ["serve", "--model", model.path, "--served-model-name", model.id, "--host", "127.0.0.1", "--port", "0"]
+            + outputs.flatMap { ["--adapter", "\($0.id)=\($0.path)"] }
+    }
+
+    func start(_ record: DeploymentRecord) async throws -> DeploymentRecord {
+        var record = record
+        let folder = gallery.dataDirectory.appendingPathComponent("deployments").appendingPathComponent(record.id)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let logURL = folder.appendingPathComponent("log.txt")
+        if !FileManager.default.fileExists(atPath: logURL.path) { _ = FileManager.default.createFile(atPath: logURL.path, contents: nil) }
+        guard let log = FileHandle(forWritingAtPath: logURL.path) else { throw GalleryError.io("cannot write \(logURL.path)") }
+        log.seekToEndOfFile()
+        let process = Process(), output = Pipe()
+        process.executableURL = executable
+        process.arguments = try arguments(for: record)
+        process.standardOutput = output
+        process.standardError = log
+        process.standardInput = FileHandle.nullDevice
+        var environment = ProcessInfo.processInfo.environment
+        environment[Self.tag(record.id).name] = record.id
+        process.environment = environment
+        try process.run()
+        try? log.close()
+        processes[record.id] = process
+        record.state = .starting
+        record.pid = Int(process.processIdentifier)
+        try gallery.registry.save(record)
+
+        // Its one stdout line names the bound port.
+        let line = await Task.detached { () -> String in
+            var seen = Data()
+            while !seen.contains(UInt8(ascii: "\n")) {
+                let chunk = output.fileHandleForReading.availableData
+                if chunk.isEmpty { break }
+                seen += chunk
+            }
+            return String(decoding: seen, as: UTF8.self)
+        }.value
+        guard let range = line.range(of: "listening on "), let base = line[range.upperBound...].split(separator: "\n").first,
+            let port = Int(base.split(separator: ":").last ?? "")
+        else {
+            process.waitUntilExit()
+            processes[record.id] = nil
+            record.state = .failed
+            record.pid = nil
+            record.exitReason = "temper serve exited with status \(process.terminationStatus): \(lastLine(of: logURL))"
+            try gallery.registry.save(record)
+            throw GalleryError(status: 500, "deployment \(record.id) did not start: \(record.exitReason ?? "")")
+        }
+        record.port = port
+        record.url = "\(base)/v1"
+        record.state = try await Self.healthy(URL(string: "\(base)/health")!) ? .running : .failed
+        if record.state == .failed { record.exitReason = "no answer from /health" }
+        try gallery.registry.save(record)
+        return record
+    }
+
+    func stopProcess(_ id: String) {
+        guard let process = processes.removeValue(forKey: id) else { return }
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    static func healthy(_ url: URL) async throws -> Bool {
+        for _ in 0..<50 {
+            if let (_, response) = try? await URLSession.shared.data(from: url), (response as? HTTPURLResponse)?.statusCode == 200 {
+                return true
+            }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
+    }
+
+    /// The environment variable that marks a deployment's server, so a restarted gallery finds it.
+    static func tag(_ id: String) -> (name: String, value: String) { ("TEMPER_GALLERY_DEPLOYMENT", id) }
+}
