@@ -47,6 +47,7 @@ let package = Package(
         // The gallery only: its registry (SQLite) and content hashes.
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/swift-mustache", from: "2.1.1"),
     ],
     targets: [
         // The only C++ with logic: MLX primitives for the CPU hot spots. -O3 always (a debug build of
@@ -113,6 +114,7 @@ let package = Package(
                 "TemperCore", "TemperData", "TemperModels", "TemperTokenizers", "TemperTraining", "TemperServe",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Mustache", package: "swift-mustache"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ],

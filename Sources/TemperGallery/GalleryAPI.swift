@@ -57,14 +57,7 @@ public enum GalleryAPI {
             return try json(job, status: .created)
         }
         router.get("/api/jobs/:id") { _, context in
-            let id = try context.parameters.require("id")
-            guard let job = try gallery.registry.job(id) else { throw GalleryError.notFound("job", id) }
-            let folder = gallery.jobFolder(id)
-            return try json(
-                JobDetail(
-                    job: job, output: try gallery.registry.output(ofJob: id),
-                    metrics: jsonLines(folder.appendingPathComponent("run/metrics.jsonl")),
-                    resources: jsonLines(folder.appendingPathComponent("resources.jsonl"))))
+            try json(jobDetail(try context.parameters.require("id"), gallery: gallery))
         }
         router.get("/api/jobs/:id/logs") { _, context in
             let id = try context.parameters.require("id")
@@ -89,6 +82,7 @@ public enum GalleryAPI {
                     output: output, files: gallery.registry.files(of: id), lineage: gallery.registry.ancestry(of: id),
                     usedBy: gallery.registry.descendants(of: id)))
         }
+        GalleryWeb.addRoutes(to: router, gallery: gallery, deployments: deployments)
         router.get("/api/deployments") { _, _ in try json(gallery.registry.deployments()) }
         router.post("/api/deployments") { request, context in
             let body = try await decode(DeployRequest.self, from: request, context: context)
@@ -144,6 +138,16 @@ public enum GalleryAPI {
         /// Everything it came from: job, base model, dataset and earlier outputs and their jobs.
         var lineage: [LineageEdge]
         var usedBy: [LineageEdge]
+    }
+
+    /// A job with its output, its metrics.jsonl and its resource samples.
+    static func jobDetail(_ id: String, gallery: Gallery) throws -> JobDetail {
+        guard let job = try gallery.registry.job(id) else { throw GalleryError.notFound("job", id) }
+        let folder = gallery.jobFolder(id)
+        return JobDetail(
+            job: job, output: try gallery.registry.output(ofJob: id),
+            metrics: jsonLines(folder.appendingPathComponent("run/metrics.jsonl")),
+            resources: jsonLines(folder.appendingPathComponent("resources.jsonl")))
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: BasicRequestContext) async throws -> T {

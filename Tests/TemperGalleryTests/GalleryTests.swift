@@ -189,3 +189,58 @@ extension JSONDecoder {
         return decoder
     }
 }
+
+@Suite struct GalleryWebTests {
+    /// A gallery with one finished SFT job (its run folder written by hand) and its output.
+    func finishedJob() throws -> (Gallery, JobRecord, OutputRecord) {
+        let gallery = try makeGallery()
+        let model = try gallery.importModel(from: tinyLlama, name: "tiny")
+        let dataset = try gallery.addDataset(name: "chat.jsonl", contents: Data(chatLines.utf8))
+        _ = try gallery.submitJob(method: .sft, modelID: model.id, datasetID: dataset.id, recipe: ["max_steps": .number(2)])
+        let job = try #require(try gallery.registry.claimNextJob())
+        let run = gallery.jobFolder(job.id).appendingPathComponent("run")
+        try FileManager.default.createDirectory(at: run.appendingPathComponent("checkpoints"), withIntermediateDirectories: true)
+        try Data(#"{"peft_type": "LORA"}"#.utf8).write(to: run.appendingPathComponent("adapter_config.json"))
+        try Data([1, 2, 3]).write(to: run.appendingPathComponent("adapter_model.safetensors"))
+        try Data("{\"step\":1,\"loss\":2.5}\n{\"step\":2,\"loss\":2.0}\n".utf8).write(to: run.appendingPathComponent("metrics.jsonl"))
+        let output = try gallery.registerOutput(of: job)
+        return (gallery, try #require(try gallery.registry.job(job.id)), output)
+    }
+
+    @Test func registersOnlyTheOutputFilesWithTheirHashes() throws {
+        let (gallery, job, output) = try finishedJob()
+        #expect(job.state == .succeeded)
+        #expect(output.kind == "adapter")
+        let files = try gallery.registry.files(of: output.id)
+        #expect(files.map(\.name) == ["adapter_config.json", "adapter_model.safetensors"])
+        #expect(files.last?.sha256 == "039058c6f2c0cb492c533b0a4d14ef77cc0f78abccced5287d84a1a2011cfb81")  // sha256 of 01 02 03
+        #expect(output.sha256 == ArtifactStore.manifestHash(files))
+        #expect(output.bytes == 21 + 3)
+    }
+
+    @Test func rendersThePagesAndFollowsAJob() async throws {
+        let (gallery, job, output) = try finishedJob()
+        let app = Application(router: GalleryAPI.buildRouter(gallery: gallery, requireTokens: false))
+        try await app.test(.router) { client in
+            let catalogue = String(buffer: try await client.execute(uri: "/", method: .get).body)
+            #expect(catalogue.contains(#"<strong>tiny</strong>"#))
+            #expect(catalogue.contains("llama · 0.1M parameters · context 512"))
+            #expect(catalogue.contains(#"<a href="/outputs/\#(output.id)">"#))
+            let train = String(buffer: try await client.execute(uri: "/train?output=\(output.id)", method: .get).body)
+            #expect(train.contains(#"<option value="\#(output.id)" selected>"#))
+            #expect(train.contains("<strong>GRPO</strong>: needs prompts only"))
+            let jobs = String(buffer: try await client.execute(uri: "/jobs", method: .get).body)
+            #expect(jobs.contains(#"<td class="state-succeeded">succeeded</td>"#))
+            let page = String(buffer: try await client.execute(uri: "/outputs/\(output.id)", method: .get).body)
+            #expect(page.contains(#"aria-label="lineage of \#(output.id)""#))
+            #expect(page.contains("<title>produced</title>"))
+            #expect(page.contains("sft job, succeeded"))
+            // A finished job's events: its detail once, then the end.
+            let events = String(buffer: try await client.execute(uri: "/api/jobs/\(job.id)/events", method: .get).body)
+            #expect(events.hasPrefix("data: {"))
+            #expect(events.contains(#""loss":2.5"#))
+            #expect(events.hasSuffix("event: end\ndata: {}\n\n"))
+            #expect(try await client.execute(uri: "/jobs/j-nope", method: .get).status == .notFound)
+        }
+    }
+}
