@@ -149,6 +149,7 @@ enum GalleryTemplates {
           try { const job = await api('POST', '/api/jobs', body); location.href = '/jobs/' + job.id; }
           catch (error) {
             show('train-error', error.message);
+            document.getElementById('train-error').scrollIntoView();
             const field = (error.field || '').replace('recipe.', '');
             const input = document.querySelector('[name="' + error.field + '"]') || document.getElementById(field);
             if (input) { input.classList.add('invalid'); }
@@ -209,10 +210,13 @@ enum GalleryTemplates {
           const train = metrics.filter((m) => typeof m[key] === 'number').map((m) => [m.step, m[key]]);
           const evals = metrics.filter((m) => typeof m['eval_' + key] === 'number').map((m) => [m.step, m['eval_' + key]]);
           plot('curve', [{ name: key, color: '#3b5bdb', points: train, xLabel: 'step' }, { name: 'eval ' + key, color: '#e8590c', points: evals, xLabel: 'step' }]);
+          // A resumed job's samples start again at 0 s: continue its clock from the previous attempt's.
+          let offset = 0, previous = 0;
+          const clock = resources.map((r) => { if (r.elapsed_seconds < previous) { offset += previous; } previous = r.elapsed_seconds; return offset + r.elapsed_seconds; });
           const peak = Math.max(1, ...resources.map((r) => r.rss_mb));
           plot('resources', [
-            { name: 'CPU cores', color: '#2b8a3e', points: resources.map((r) => [r.elapsed_seconds, r.cpu_cores]), xLabel: 'seconds' },
-            { name: 'RSS (÷' + Math.round(peak) + ' MB)', color: '#ae3ec9', points: resources.map((r) => [r.elapsed_seconds, r.rss_mb / peak]), xLabel: 'seconds' }]);
+            { name: 'CPU cores', color: '#2b8a3e', points: resources.map((r, i) => [clock[i], r.cpu_cores]), xLabel: 'seconds' },
+            { name: 'RSS (÷' + Math.round(peak) + ' MB)', color: '#ae3ec9', points: resources.map((r, i) => [clock[i], r.rss_mb / peak]), xLabel: 'seconds' }]);
         }
         async function refreshLog() { const response = await fetch('/api/jobs/' + jobID + '/logs'); const log = document.getElementById('log'); log.textContent = await response.text(); log.scrollTop = log.scrollHeight; }
         async function cancelJob() { try { render({ ...(await api('GET', '/api/jobs/' + jobID)), job: await api('POST', '/api/jobs/' + jobID + '/cancel') }); } catch (error) { show('cancel-error', error.message); } }

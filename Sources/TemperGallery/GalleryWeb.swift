@@ -32,7 +32,7 @@ enum GalleryWeb {
                 return [
                     "id": model.id, "name": model.name, "architecture": model.architecture,
                     "parametersText": String(format: "%.1fM", Double(model.parameters) / 1e6), "contextLength": model.contextLength,
-                    "license": model.license as Any, "fileCount": files.count,
+                    "license": model.license ?? "", "fileCount": files.count,
                     "sizeText": String(format: "%.1f MB", Double(files.reduce(0) { $0 + $1.bytes }) / 1e6),
                 ]
             }
@@ -68,8 +68,8 @@ enum GalleryWeb {
             guard let job = try registry.job(id) else { throw GalleryError.notFound("job", id) }
             return page("job", title: "Job \(id)", [
                 "id": job.id, "method": job.method.rawValue, "modelID": job.modelID, "datasetID": job.datasetID,
-                "parentOutputID": job.parentOutputID as Any, "state": job.state.rawValue, "attempts": job.attempts,
-                "exitReason": job.exitReason ?? "", "recipe": job.recipe, "outputID": try registry.output(ofJob: id)?.id as Any,
+                "parentOutputID": job.parentOutputID ?? "", "state": job.state.rawValue, "attempts": job.attempts,
+                "exitReason": job.exitReason ?? "", "recipe": job.recipe, "outputID": try registry.output(ofJob: id)?.id ?? "",
             ])
         }
         router.get("/outputs/:id") { _, context in

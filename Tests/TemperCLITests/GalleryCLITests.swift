@@ -113,6 +113,22 @@ import Testing
         #expect(deployments.first?["outputIDs"] as? [String] == [sftOutput])
         #expect(deployments.first?["url"] as? String == deploymentURL)
 
+        // The web UI in headless Chromium: catalogue, a validation error in the Train form, the job's
+        // curve, the lineage graph and the playground; screenshots land in .build/gallery-ui/.
+        let driver = try runProgram("Tools/gallery-test/setup-chromium.sh", [], in: ModelCLITests.root)
+        try #require(driver.exitCode == 0, "\(driver.standardError)")
+        let uiVenv = try runProgram("Tools/make-venv.sh", [".venv-gallery-ui", "Tools/gallery-test/requirements-ui.txt"], in: ModelCLITests.root)
+        try #require(uiVenv.exitCode == 0, "\(uiVenv.standardError)")
+        let ui = try runProgram(
+            uiVenv.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines),
+            [
+                "Tools/gallery-test/ui_check.py", "http://127.0.0.1:\(gallery.server.port)",
+                driver.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), ".build/gallery-ui", sft, dpoOutput,
+                try #require(deployments.first?["id"] as? String), expected.standardOutput,
+            ], in: ModelCLITests.root)
+        #expect(ui.exitCode == 0, "\(ui.standardOutput)\(ui.standardError)")
+        #expect(ui.standardOutput.components(separatedBy: "ok: ").count == 8, "\(ui.standardOutput)")
+
         // Cancel: the trainer checkpoints and stops.
         let long = #"{"method": "sft", "model": "\#(modelID)", "dataset": "\#(chat)", "recipe": {"max_steps": 40, "batch_size": 2, "save_every": 2}}"#
         let cancelled = try await gallery.created("/api/jobs", json: long)
