@@ -119,9 +119,10 @@ public final class Gallery: Sendable {
     /// in the CLI's recipe schema; the gallery fills in `model`, `data`, `output` (and `adapter` when
     /// the job starts from a LoRA output).
     public func submitJob(
-        method: TrainingMethodName, modelID: String?, datasetID: String, startingFrom outputID: String? = nil,
+        method: JobMethod, modelID: String?, datasetID: String, startingFrom outputID: String? = nil,
         recipe: [String: JSONValue]
     ) throws -> JobRecord {
+        guard method != .eval else { throw GalleryError.invalid("evaluations go to POST /api/evaluations", field: "method") }
         guard let dataset = try registry.dataset(datasetID) else { throw GalleryError.notFound("dataset", datasetID) }
         let expected = Self.formats(for: method)
         guard expected.contains(dataset.format) else {
@@ -180,20 +181,80 @@ public final class Gallery: Sendable {
         return job
     }
 
-    static func formats(for method: TrainingMethodName) -> [String] {
+    static func formats(for method: JobMethod) -> [String] {
         switch method {
         case .sft: ["chat", "instruction", "text"]
         case .dpo: ["preference"]
         case .grpo: ["prompt"]
+        case .eval: ["chat", "instruction", "text", "preference", "prompt"]
         }
     }
 
-    static func validateRecipe(method: TrainingMethodName, at url: URL) throws {
+    static func formats(for kind: EvaluationKind) -> [String] {
+        switch kind {
+        case .loss: ["chat", "instruction", "text"]
+        case .preference: ["preference"]
+        case .accuracy, .answers: ["prompt"]
+        }
+    }
+
+    static func validateRecipe(method: JobMethod, at url: URL) throws {
         switch method {
         case .sft: try SFTRecipe.load(url).validate()
         case .dpo: try DPORecipe.load(url).validate()
         case .grpo: try GRPORecipe.load(url).validate()
+        case .eval:
+            guard let data = FileManager.default.contents(atPath: url.path) else { throw GalleryError.io("cannot read \(url.path)") }
+            try JSONDecoder().decode(EvaluationSpec.self, from: data).validate()
         }
+    }
+
+    /// Queues an evaluation of an output (against its base with `compareBase`) or of a base model.
+    public func submitEvaluation(
+        outputID: String?, modelID: String?, datasetID: String, kind: EvaluationKind, compareBase: Bool, limit: Int?,
+        maxNewTokens: Int?
+    ) throws -> JobRecord {
+        guard let dataset = try registry.dataset(datasetID) else { throw GalleryError.notFound("dataset", datasetID) }
+        guard Self.formats(for: kind).contains(dataset.format) else {
+            throw GalleryError.invalid(
+                "dataset \(datasetID) is \(dataset.format) data; a \(kind.rawValue) evaluation needs \(Self.formats(for: kind).joined(separator: " or ")) data",
+                field: "dataset")
+        }
+        var spec = EvaluationSpec(model: "", data: dataset.path, kind: kind, compareBase: compareBase, limit: limit)
+        if let maxNewTokens { spec.maxNewTokens = maxNewTokens }
+        let base: ModelRecord
+        if let outputID {
+            guard let output = try registry.output(outputID) else { throw GalleryError.notFound("output", outputID) }
+            guard let job = try registry.job(output.jobID), let model = try registry.model(job.modelID) else {
+                throw GalleryError.notFound("job of output", outputID)
+            }
+            base = model
+            if output.kind == "adapter" {
+                spec.model = model.path
+                spec.adapter = output.path
+            } else {
+                guard !compareBase else {
+                    throw GalleryError.invalid("compare_base needs an adapter output; evaluate the base model separately", field: "compare_base")
+                }
+                spec.model = output.path
+            }
+        } else {
+            guard let modelID, let model = try registry.model(modelID) else { throw GalleryError.notFound("model", modelID ?? "") }
+            base = model
+            spec.model = model.path
+        }
+        do { try spec.validate() } catch { throw GalleryError.invalid((error as? LocalizedError)?.errorDescription ?? "\(error)", field: "evaluation") }
+        let id = makeID("j")
+        let folder = jobFolder(id)
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let json = try prettyJSON(spec)
+        try json.write(to: folder.appendingPathComponent("recipe.json"), options: .atomic)
+        let job = JobRecord(
+            id: id, method: .eval, modelID: base.id, datasetID: datasetID, parentOutputID: outputID,
+            recipe: String(decoding: json, as: UTF8.self), state: .queued, createdAt: Date(), startedAt: nil,
+            finishedAt: nil, exitReason: nil, pid: nil, attempts: 0, cancelRequested: false)
+        try registry.insert(job)
+        return job
     }
 
     /// A finished job's output folder (`run/` less checkpoints and logs) into the store and the registry.

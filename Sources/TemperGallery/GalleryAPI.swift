@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import TemperCore
+import TemperTraining
 
 /// The gallery's JSON API under `/api` (the web UI and scripts use it) and `/health`. Errors answer
 /// `{"error": {"message", "field", "status"}}` with the status of the problem.
@@ -48,7 +49,7 @@ public enum GalleryAPI {
         router.get("/api/jobs") { _, _ in try json(gallery.registry.jobs()) }
         router.post("/api/jobs") { request, context in
             let body = try await decode(SubmitJobRequest.self, from: request, context: context)
-            guard let method = TrainingMethodName(rawValue: body.method) else {
+            guard let method = JobMethod(rawValue: body.method) else {
                 throw GalleryError.invalid("unknown method '\(body.method)'; use sft, dpo or grpo", field: "method")
             }
             let job = try gallery.submitJob(
@@ -71,6 +72,24 @@ public enum GalleryAPI {
             let id = try context.parameters.require("id")
             guard let job = try gallery.registry.requestCancel(jobID: id) else { throw GalleryError.notFound("job", id) }
             return try json(job, status: .accepted)
+        }
+
+        router.post("/api/evaluations") { request, context in
+            let body = try await decode(EvaluateRequest.self, from: request, context: context)
+            guard let kind = EvaluationKind(rawValue: body.kind) else {
+                throw GalleryError.invalid(
+                    "unknown kind '\(body.kind)'; use \(EvaluationKind.allCases.map(\.rawValue).joined(separator: ", "))", field: "kind")
+            }
+            return try json(
+                gallery.submitEvaluation(
+                    outputID: body.output, modelID: body.model, datasetID: body.dataset, kind: kind,
+                    compareBase: body.compareBase ?? false, limit: body.limit, maxNewTokens: body.maxNewTokens),
+                status: .created)
+        }
+        router.get("/api/evaluations/:id") { _, context in
+            let detail = try jobDetail(try context.parameters.require("id"), gallery: gallery)
+            guard detail.job.method == .eval else { throw GalleryError.notFound("evaluation", detail.job.id) }
+            return try json(detail)
         }
 
         router.get("/api/outputs") { _, _ in try json(gallery.registry.outputs()) }
@@ -101,6 +120,21 @@ public enum GalleryAPI {
 
     // MARK: Bodies
 
+    struct EvaluateRequest: Decodable {
+        var output: String?
+        var model: String?
+        var dataset: String
+        var kind: String
+        var compareBase: Bool?
+        var limit: Int?
+        var maxNewTokens: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case output, model, dataset, kind, limit
+            case compareBase = "compare_base", maxNewTokens = "max_new_tokens"
+        }
+    }
+
     struct DeployRequest: Decodable {
         var output: String?
         var model: String?
@@ -130,6 +164,8 @@ public enum GalleryAPI {
         var output: OutputRecord?
         var metrics: [JSONValue]
         var resources: [JSONValue]
+        /// An evaluation job's result (`temper eval`'s JSON).
+        var evaluation: JSONValue?
     }
 
     struct OutputCard: Encodable {
@@ -147,7 +183,9 @@ public enum GalleryAPI {
         return JobDetail(
             job: job, output: try gallery.registry.output(ofJob: id),
             metrics: jsonLines(folder.appendingPathComponent("run/metrics.jsonl")),
-            resources: jsonLines(folder.appendingPathComponent("resources.jsonl")))
+            resources: jsonLines(folder.appendingPathComponent("resources.jsonl")),
+            evaluation: FileManager.default.contents(atPath: folder.appendingPathComponent("run/evaluation.json").path)
+                .flatMap { try? JSONDecoder().decode(JSONValue.self, from: $0) })
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: BasicRequestContext) async throws -> T {

@@ -178,6 +178,7 @@ enum GalleryTemplates {
         <p><button id="cancel" onclick="cancelJob()">Cancel</button> <span id="cancel-error" class="error"></span></p>
         <div class="row"><div><h3 id="curve-title">Loss</h3><svg id="curve" width="520" height="220"></svg></div>
         <div><h3>Resources</h3><svg id="resources" width="520" height="220"></svg></div></div>
+        <div id="evaluation"></div>
         <h3>Log</h3><pre class="log" id="log"></pre>
         <details><summary>Recipe</summary><pre>{{recipe}}</pre></details>
         {{/body}}{{$scripts}}<script>
@@ -205,6 +206,7 @@ enum GalleryTemplates {
           show('attempts', job.attempts); show('reason', job.exitReason || '');
           if (detail.output) { document.getElementById('output-link').innerHTML = '· output <a href="/outputs/' + detail.output.id + '">' + detail.output.id + '</a>'; }
           document.getElementById('cancel').disabled = !['queued', 'running'].includes(job.state);
+          if (detail.evaluation) { showEvaluation(detail.evaluation); }
           const key = metrics.some((m) => 'reward' in m) ? 'reward' : 'loss';
           show('curve-title', key === 'reward' ? 'Reward' : 'Loss');
           const train = metrics.filter((m) => typeof m[key] === 'number').map((m) => [m.step, m[key]]);
@@ -217,6 +219,22 @@ enum GalleryTemplates {
           plot('resources', [
             { name: 'CPU cores', color: '#2b8a3e', points: resources.map((r, i) => [clock[i], r.cpu_cores]), xLabel: 'seconds' },
             { name: 'RSS (÷' + Math.round(peak) + ' MB)', color: '#ae3ec9', points: resources.map((r, i) => [clock[i], r.rss_mb / peak]), xLabel: 'seconds' }]);
+        }
+        function escapeHTML(text) { const div = document.createElement('div'); div.textContent = text; return div.innerHTML; }
+        function showEvaluation(result) {
+          const base = result.base ? result.base.metrics : null;
+          let html = '<h3>Evaluation: ' + escapeHTML(result.spec.kind) + ' on ' + result.records + ' records</h3><table id="evaluation-metrics"><tr><th>metric</th><th>this model</th>' + (base ? '<th>base</th>' : '') + '</tr>';
+          for (const name of Object.keys(result.scores.metrics).sort()) {
+            html += '<tr><td>' + escapeHTML(name) + '</td><td>' + result.scores.metrics[name].toFixed(4) + '</td>' + (base ? '<td>' + base[name].toFixed(4) + '</td>' : '') + '</tr>';
+          }
+          html += '</table>';
+          const answers = result.scores.answers.slice(0, 8);
+          if (answers.length) {
+            html += '<table><tr><th>prompt</th><th>this model</th>' + (result.base ? '<th>base</th>' : '') + '</tr>';
+            answers.forEach((a, i) => { html += '<tr><td>' + escapeHTML(a.prompt.slice(-200)) + '</td><td>' + escapeHTML(a.answer) + (a.correct === undefined ? '' : a.correct ? ' ✓' : ' ✗') + '</td>' + (result.base ? '<td>' + escapeHTML(result.base.answers[i].answer) + '</td>' : '') + '</tr>'; });
+            html += '</table>';
+          }
+          document.getElementById('evaluation').innerHTML = html;
         }
         async function refreshLog() { const response = await fetch('/api/jobs/' + jobID + '/logs'); const log = document.getElementById('log'); log.textContent = await response.text(); log.scrollTop = log.scrollHeight; }
         async function cancelJob() { try { render({ ...(await api('GET', '/api/jobs/' + jobID)), job: await api('POST', '/api/jobs/' + jobID + '/cancel') }); } catch (error) { show('cancel-error', error.message); } }

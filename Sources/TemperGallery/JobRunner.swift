@@ -103,7 +103,11 @@ public actor JobRunner {
         let checkpoints = folder.appendingPathComponent("run/checkpoints")
         let resume = ((try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path)) ?? []).contains { $0.hasPrefix("step-") }
         var arguments = [job.method.rawValue, "--recipe", folder.appendingPathComponent("recipe.json").path]
-        if resume { arguments.append("--resume") }
+        if job.method == .eval {
+            arguments += ["--output", folder.appendingPathComponent("run").path]
+        } else if resume {
+            arguments.append("--resume")
+        }
         handle.write(Data("== attempt \(job.attempts): temper \(arguments.joined(separator: " ")) ==\n".utf8))
         let process = Process()
         process.executableURL = settings.executable
@@ -129,7 +133,9 @@ public actor JobRunner {
         let id = entry.job.id, status = entry.process.terminationStatus
         let cancelRequested = try gallery.registry.job(id)?.cancelRequested ?? false
         let cancelled = entry.interrupted || cancelRequested
-        if status == 0 && !cancelled {
+        if status == 0 && !cancelled && entry.job.method == .eval {
+            try gallery.registry.finish(jobID: id, state: .succeeded, reason: nil)
+        } else if status == 0 && !cancelled {
             do {
                 _ = try gallery.registerOutput(of: entry.job)
             } catch {

@@ -122,7 +122,7 @@ public final class Registry: Sendable {
             try LineageEdge(fromID: job.modelID, toID: job.id, relation: "base_model").insert(db)
             try LineageEdge(fromID: job.datasetID, toID: job.id, relation: "dataset").insert(db)
             if let parent = job.parentOutputID {
-                try LineageEdge(fromID: parent, toID: job.id, relation: "starts_from").insert(db)
+                try LineageEdge(fromID: parent, toID: job.id, relation: job.method == .eval ? "evaluated_by" : "starts_from").insert(db)
             }
         }
     }
@@ -293,8 +293,9 @@ public enum JobState: String, Codable, Sendable, DatabaseValueConvertible {
     case queued, running, succeeded, failed, cancelled
 }
 
-public enum TrainingMethodName: String, Codable, Sendable, CaseIterable {
-    case sft, dpo, grpo
+/// What a job runs: a trainer (`temper sft|dpo|grpo`) or an evaluation (`temper eval`).
+public enum JobMethod: String, Codable, Sendable, CaseIterable {
+    case sft, dpo, grpo, eval
 }
 
 public struct ModelRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
@@ -328,7 +329,7 @@ public struct DatasetRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
 public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
     public static let databaseTableName = "job"
     public var id: String
-    public var method: TrainingMethodName
+    public var method: JobMethod
     public var modelID: String
     public var datasetID: String
     public var parentOutputID: String?
@@ -369,7 +370,8 @@ public struct LineageEdge: Codable, Sendable, Equatable, FetchableRecord, Persis
     public static let databaseTableName = "lineage"
     public var fromID: String
     public var toID: String
-    /// `base_model`, `dataset`, `starts_from` (into a job) or `produced` (job to output).
+    /// `base_model`, `dataset`, `starts_from` (into a job), `evaluated_by` (an output into its
+    /// evaluation job) or `produced` (job to output).
     public var relation: String
 }
 

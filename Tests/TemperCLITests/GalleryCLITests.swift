@@ -88,6 +88,21 @@ import Testing
             "\(sft) produced \(sftOutput)", "\(modelID) base_model \(sft)", "\(chat) dataset \(sft)",
         ])
 
+        // Evaluate the SFT output against its base on the data it was trained on: a lower loss.
+        let evaluation = try await gallery.created(
+            "/api/evaluations", json: #"{"output": "\#(sftOutput)", "dataset": "\#(chat)", "kind": "loss", "compare_base": true}"#)
+        let evaluated = try await gallery.finished(evaluation)
+        #expect((evaluated["job"] as? [String: Any])?["state"] as? String == "succeeded", "\(evaluated)")
+        let result = evaluated["evaluation"] as? [String: Any]
+        let tuned = ((result?["scores"] as? [String: Any])?["metrics"] as? [String: Any])?["loss"] as? Double ?? .nan
+        let original = ((result?["base"] as? [String: Any])?["metrics"] as? [String: Any])?["loss"] as? Double ?? .nan
+        #expect(result?["records"] as? Int == 8)
+        #expect(tuned < original, "loss \(tuned) vs base \(original)")
+        let (wrongKind, wrong) = try await gallery.request(
+            "POST", "/api/evaluations", json: #"{"output": "\#(sftOutput)", "dataset": "\#(chat)", "kind": "preference"}"#)
+        #expect(wrongKind == 422)
+        #expect(((wrong["error"] as? [String: Any])?["message"] as? String)?.contains("a preference evaluation needs preference data") == true)
+
         // Deploy the SFT adapter (`temper gallery deploy`) and chat with it through the openai client:
         // the same greedy answer as `temper generate` with that adapter.
         let deploy = try TemperProcess.run(["gallery", "deploy", sftOutput, "--gallery", "http://127.0.0.1:\(gallery.server.port)"])
