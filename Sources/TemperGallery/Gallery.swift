@@ -93,7 +93,9 @@ public final class Gallery: Sendable {
     /// Stores an uploaded JSON/JSONL dataset after checking every record: a file with any bad line is
     /// refused with the first problems listed as `name:line: reason`.
     public func addDataset(name: String, contents: Data, format: String? = nil) throws -> DatasetRecord {
-        guard !name.isEmpty, !name.contains("/") else { throw GalleryError.invalid("a dataset needs a file name without '/'", field: "name") }
+        guard !name.isEmpty, !name.contains("/"), !name.contains("\0"), name.utf8.count <= 200, name != ".", name != ".." else {
+            throw GalleryError.invalid("a dataset needs a file name of 1 to 200 bytes without '/'", field: "name")
+        }
         let inspection = try DatasetInspection.inspect(Array(contents), name: name, format: format)
         if !inspection.issues.isEmpty {
             let shown = inspection.issues.prefix(5).joined(separator: "; ")

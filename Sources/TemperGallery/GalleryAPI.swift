@@ -17,6 +17,11 @@ public enum GalleryAPI {
         router.add(middleware: GalleryErrorMiddleware())
         if requireTokens { router.add(middleware: GalleryTokenMiddleware(registry: gallery.registry)) }
         router.get("/health") { _, _ in try json(["status": "ok"]) }
+        router.get("/openapi.json") { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(string: GalleryOpenAPI.document)))
+        }
 
         router.get("/api/models") { _, _ in try json(gallery.registry.models()) }
         router.post("/api/models") { request, context in
@@ -247,14 +252,14 @@ struct GalleryErrorMiddleware<Context: RequestContext>: RouterMiddleware {
 }
 
 /// Requires `Authorization: Bearer <token>` with a token made by `temper gallery token create` on
-/// everything but `/health`; tokens are compared by their SHA-256 (only hashes are stored).
+/// everything but `/health` and the API's description `/openapi.json`; tokens are compared by their SHA-256 (only hashes are stored).
 struct GalleryTokenMiddleware<Context: RequestContext>: RouterMiddleware {
     let registry: Registry
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws
         -> Response
     {
-        if request.uri.path != "/health" {
+        if !["/health", "/openapi.json"].contains(request.uri.path) {
             guard let header = request.headers[.authorization] else {
                 throw GalleryError(status: 401, "this gallery needs a bearer token (temper gallery token create)")
             }

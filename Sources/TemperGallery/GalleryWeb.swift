@@ -114,7 +114,8 @@ enum GalleryWeb {
         // The playground's chat goes through the gallery (same origin, and the token stays here).
         router.post("/api/deployments/:id/chat") { request, context in
             let id = try context.parameters.require("id")
-            guard let deployment = try registry.deployment(id), deployment.state == .running, let url = deployment.url else {
+            guard let deployment = try registry.deployment(id) else { throw GalleryError.notFound("deployment", id) }
+            guard deployment.state == .running, let url = deployment.url else {
                 throw GalleryError(status: 409, "deployment \(id) is not running")
             }
             let body = try await request.body.collect(upTo: 1 << 20)

@@ -199,6 +199,25 @@ import Testing
         #expect(try await status(secret) == 200)
     }
 
+    /// Schemathesis (pinned in Tools/gallery-test/requirements.txt) fuzzes every operation of the served
+    /// OpenAPI document: no 5xx, and every response matches the document.
+    @Test func fuzzedAPIAnswersAsDocumented() throws {
+        let data = FileManager.default.temporaryDirectory.appendingPathComponent("temper-gallery-fuzz-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: data) }
+        let venv = try runProgram("Tools/make-venv.sh", [".venv-gallery-test", "Tools/gallery-test/requirements.txt"], in: ModelCLITests.root)
+        try #require(venv.exitCode == 0, "\(venv.standardError)")
+        let server = try ServerProcess(["--data-dir", data.path], command: ["gallery", "serve"])
+        defer { _ = server.stop() }
+        let fuzz = try runProgram(
+            "Tools/gallery-test/schemathesis_check.sh",
+            ["http://127.0.0.1:\(server.port)", venv.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines)],
+            in: ModelCLITests.root)
+        #expect(fuzz.exitCode == 0, "\(fuzz.standardOutput.suffix(4000))\(fuzz.standardError.suffix(2000))")
+        let summary = fuzz.standardOutput.components(separatedBy: "\n").first { $0.contains(" generated, ") } ?? ""
+        let counts = summary.split(separator: " ").compactMap { Int($0) }
+        #expect(counts.count == 2 && counts[0] == counts[1] && counts[0] > 500, "\(summary)")
+    }
+
     static func waitForCheckpoint(_ folder: URL) async throws {
         let deadline = Date().addingTimeInterval(300)
         while Date() < deadline {
