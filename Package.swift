@@ -111,7 +111,7 @@ let package = Package(
         .target(
             name: "TemperGallery",
             dependencies: [
-                "TemperCore", "TemperData", "TemperModels", "TemperTokenizers", "TemperTraining", "TemperServe",
+                "TemperCore", "TemperData", "TemperModels", "TemperTokenizers", "TemperTraining", "TemperServe", "TemperBench",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Mustache", package: "swift-mustache"),

@@ -30,8 +30,20 @@ public struct QuantizationQuality {
         self.window = window
     }
 
+    /// A model to compare with float32: the reference with its weights quantized at load, or another
+    /// folder (a quantized file converted back, say).
+    public enum Candidate {
+        case format(WeightOnlyQuantizedMatrix.Format)
+        case folder(URL)
+    }
+
     /// Rows for float32 and then each format, by name.
     public func run(formats: [(name: String, format: WeightOnlyQuantizedMatrix.Format)], progress: (String) -> Void) throws -> [Row] {
+        try run(candidates: formats.map { ($0.name, .format($0.format)) }, progress: progress)
+    }
+
+    /// Rows for float32 and then each candidate, by name.
+    public func run(candidates: [(name: String, candidate: Candidate)], progress: (String) -> Void) throws -> [Row] {
         let tokenizer = try Tokenizer.load(directory: modelDirectory)
         let ids = tokenizer.encode(try String(contentsOf: textFile, encoding: .utf8))
         guard ids.count > 1 else { throw BenchmarkError.peer("\(textFile.path) encodes to fewer than 2 tokens") }
@@ -39,10 +51,12 @@ public struct QuantizationQuality {
         let windows = stride(from: 0, to: ids.count - 1, by: window).map { Array(ids[$0..<min($0 + window + 1, ids.count)]) }
 
         // log-softmax rows of every predicted position, per window.
-        func logProbs(_ format: WeightOnlyQuantizedMatrix.Format?) throws -> (rows: [Tensor], megabytes: Double) {
-            let model = try CausalLanguageModel.load(directory: modelDirectory)
+        func logProbs(_ candidate: Candidate?) throws -> (rows: [Tensor], megabytes: Double) {
+            var directory = modelDirectory
+            if case .folder(let folder) = candidate { directory = folder }
+            let model = try CausalLanguageModel.load(directory: directory)
             var bytes = model.parameters().values.reduce(0) { $0 + $1.byteCount }
-            if let format {
+            if case .format(let format) = candidate {
                 let (before, after) = model.quantizeForInference(format)
                 bytes += after - before
             }
@@ -75,8 +89,8 @@ public struct QuantizationQuality {
         }
         var rows = [row("float32", reference, baseline: nil)]
         progress(String(format: "float32: perplexity %.3f", rows[0].perplexity))
-        for (name, format) in formats {
-            rows.append(row(name, try logProbs(format), baseline: rows[0].perplexity))
+        for (name, candidate) in candidates {
+            rows.append(row(name, try logProbs(candidate), baseline: rows[0].perplexity))
             progress(String(format: "%@: perplexity %.3f", name, rows.last!.perplexity))
         }
         return rows

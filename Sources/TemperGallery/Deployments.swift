@@ -65,6 +65,9 @@ public actor DeploymentManager {
     func resolve(outputID: String?, modelID: String?) throws -> (ModelRecord, OutputRecord?) {
         if let outputID {
             guard let output = try gallery.registry.output(outputID) else { throw GalleryError.notFound("output", outputID) }
+            guard output.kind != "gguf" else {
+                throw GalleryError.invalid("output \(outputID) is a GGUF file for llama.cpp or Ollama; deploy the output it was compressed from", field: "output")
+            }
             guard let job = try gallery.registry.job(output.jobID), let model = try gallery.registry.model(job.modelID) else {
                 throw GalleryError.notFound("base model of output", outputID)
             }

@@ -1,4 +1,5 @@
 import Foundation
+import TemperBench
 import TemperCore
 import TemperData
 import TemperModels
@@ -124,7 +125,9 @@ public final class Gallery: Sendable {
         method: JobMethod, modelID: String?, datasetID: String, startingFrom outputID: String? = nil,
         recipe: [String: JSONValue]
     ) throws -> JobRecord {
-        guard method != .eval else { throw GalleryError.invalid("evaluations go to POST /api/evaluations", field: "method") }
+        guard method != .eval, method != .compress else {
+            throw GalleryError.invalid("evaluations and compressions go to POST /api/evaluations and /api/compressions", field: "method")
+        }
         guard let dataset = try registry.dataset(datasetID) else { throw GalleryError.notFound("dataset", datasetID) }
         let expected = Self.formats(for: method)
         guard expected.contains(dataset.format) else {
@@ -141,6 +144,7 @@ public final class Gallery: Sendable {
         let base: ModelRecord
         if let outputID {
             guard let output = try registry.output(outputID) else { throw GalleryError.notFound("output", outputID) }
+            guard output.kind != "gguf" else { throw GalleryError.invalid("output \(outputID) is a GGUF file for llama.cpp; start from the output it was compressed from", field: "output") }
             guard let parentJob = try registry.job(output.jobID), let parentBase = try registry.model(parentJob.modelID) else {
                 throw GalleryError.notFound("job of output", outputID)
             }
@@ -189,6 +193,7 @@ public final class Gallery: Sendable {
         case .dpo: ["preference"]
         case .grpo: ["prompt"]
         case .eval: ["chat", "instruction", "text", "preference", "prompt"]
+        case .compress: ["text"]
         }
     }
 
@@ -208,6 +213,8 @@ public final class Gallery: Sendable {
         case .eval:
             guard let data = FileManager.default.contents(atPath: url.path) else { throw GalleryError.io("cannot read \(url.path)") }
             try JSONDecoder().decode(EvaluationSpec.self, from: data).validate()
+        case .compress:
+            break
         }
     }
 
@@ -227,6 +234,7 @@ public final class Gallery: Sendable {
         let base: ModelRecord
         if let outputID {
             guard let output = try registry.output(outputID) else { throw GalleryError.notFound("output", outputID) }
+            guard output.kind != "gguf" else { throw GalleryError.invalid("output \(outputID) is a GGUF file; evaluate the output it was compressed from", field: "output") }
             guard let job = try registry.job(output.jobID), let model = try registry.model(job.modelID) else {
                 throw GalleryError.notFound("job of output", outputID)
             }
@@ -246,13 +254,45 @@ public final class Gallery: Sendable {
             spec.model = model.path
         }
         do { try spec.validate() } catch { throw GalleryError.invalid((error as? LocalizedError)?.errorDescription ?? "\(error)", field: "evaluation") }
+        return try queue(.eval, spec: spec, modelID: base.id, datasetID: datasetID, parentOutputID: outputID)
+    }
+
+    /// Queues a compression of an output (an adapter is merged into its base first) or of a base model
+    /// to a q8_0 or q4_0 GGUF, its quality measured on a text dataset.
+    public func submitCompression(outputID: String?, modelID: String?, datasetID: String, format: String) throws -> JobRecord {
+        guard let dataset = try registry.dataset(datasetID) else { throw GalleryError.notFound("dataset", datasetID) }
+        guard dataset.format == "text" else {
+            throw GalleryError.invalid("dataset \(datasetID) is \(dataset.format) data; the quality measurement needs text data ({\"text\": ...} lines)", field: "dataset")
+        }
+        guard ["q8_0", "q4_0"].contains(format) else { throw GalleryError.invalid("format must be q8_0 or q4_0, got '\(format)'", field: "format") }
+        var spec = ModelCompression.Spec(model: "", format: format, text: dataset.path)
+        let base: ModelRecord
+        if let outputID {
+            guard let output = try registry.output(outputID) else { throw GalleryError.notFound("output", outputID) }
+            guard output.kind != "gguf" else { throw GalleryError.invalid("output \(outputID) is already a GGUF file", field: "output") }
+            guard let job = try registry.job(output.jobID), let model = try registry.model(job.modelID) else {
+                throw GalleryError.notFound("job of output", outputID)
+            }
+            base = model
+            spec.model = output.kind == "adapter" ? model.path : output.path
+            spec.adapter = output.kind == "adapter" ? output.path : nil
+        } else {
+            guard let modelID, let model = try registry.model(modelID) else { throw GalleryError.notFound("model", modelID ?? "") }
+            base = model
+            spec.model = model.path
+        }
+        return try queue(.compress, spec: spec, modelID: base.id, datasetID: datasetID, parentOutputID: outputID)
+    }
+
+    /// Writes a job's recipe file and queues it.
+    func queue(_ method: JobMethod, spec: some Encodable, modelID: String, datasetID: String, parentOutputID: String?) throws -> JobRecord {
         let id = makeID("j")
         let folder = jobFolder(id)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let json = try prettyJSON(spec)
         try json.write(to: folder.appendingPathComponent("recipe.json"), options: .atomic)
         let job = JobRecord(
-            id: id, method: .eval, modelID: base.id, datasetID: datasetID, parentOutputID: outputID,
+            id: id, method: method, modelID: modelID, datasetID: datasetID, parentOutputID: parentOutputID,
             recipe: String(decoding: json, as: UTF8.self), state: .queued, createdAt: Date(), startedAt: nil,
             finishedAt: nil, exitReason: nil, pid: nil, attempts: 0, cancelRequested: false)
         try registry.insert(job)
@@ -276,7 +316,7 @@ public final class Gallery: Sendable {
             files.append(ArtifactFile(ownerID: id, name: name, sha256: sha256, bytes: bytes))
         }
         guard !files.isEmpty else { throw GalleryError.io("job \(job.id) finished but wrote no files to \(run.path)") }
-        let kind = names.contains("adapter_model.safetensors") ? "adapter" : "model"
+        let kind = names.contains("adapter_model.safetensors") ? "adapter" : names.contains { $0.hasSuffix(".gguf") } ? "gguf" : "model"
         let output = OutputRecord(
             id: id, jobID: job.id, kind: kind, path: destination.path, sha256: ArtifactStore.manifestHash(files),
             bytes: files.reduce(0) { $0 + $1.bytes }, createdAt: Date())

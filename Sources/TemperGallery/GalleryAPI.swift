@@ -91,6 +91,12 @@ public enum GalleryAPI {
                     compareBase: body.compareBase ?? false, limit: body.limit, maxNewTokens: body.maxNewTokens),
                 status: .created)
         }
+        router.post("/api/compressions") { request, context in
+            let body = try await decode(CompressRequest.self, from: request, context: context)
+            return try json(
+                gallery.submitCompression(outputID: body.output, modelID: body.model, datasetID: body.dataset, format: body.format),
+                status: .created)
+        }
         router.get("/api/evaluations/:id") { _, context in
             let detail = try jobDetail(try context.parameters.require("id"), gallery: gallery)
             guard detail.job.method == .eval else { throw GalleryError.notFound("evaluation", detail.job.id) }
@@ -140,6 +146,14 @@ public enum GalleryAPI {
         }
     }
 
+    struct CompressRequest: Decodable {
+        var output: String?
+        var model: String?
+        /// A text dataset for the quality measurement.
+        var dataset: String
+        var format: String
+    }
+
     struct DeployRequest: Decodable {
         var output: String?
         var model: String?
@@ -171,6 +185,8 @@ public enum GalleryAPI {
         var resources: [JSONValue]
         /// An evaluation job's result (`temper eval`'s JSON).
         var evaluation: JSONValue?
+        /// A compression job's report (`temper compress`'s compression.json).
+        var compression: JSONValue?
     }
 
     struct OutputCard: Encodable {
@@ -189,8 +205,8 @@ public enum GalleryAPI {
             job: job, output: try gallery.registry.output(ofJob: id),
             metrics: jsonLines(folder.appendingPathComponent("run/metrics.jsonl")),
             resources: jsonLines(folder.appendingPathComponent("resources.jsonl")),
-            evaluation: FileManager.default.contents(atPath: folder.appendingPathComponent("run/evaluation.json").path)
-                .flatMap { try? JSONDecoder().decode(JSONValue.self, from: $0) })
+            evaluation: jsonFile(folder.appendingPathComponent("run/evaluation.json")),
+            compression: jsonFile(folder.appendingPathComponent("run/compression.json")))
     }
 
     static func decode<T: Decodable>(_ type: T.Type, from request: Request, context: BasicRequestContext) async throws -> T {
@@ -211,6 +227,10 @@ public enum GalleryAPI {
         Response(
             status: status, headers: [.contentType: "application/json"],
             body: .init(byteBuffer: ByteBuffer(bytes: try prettyJSON(value))))
+    }
+
+    static func jsonFile(_ url: URL) -> JSONValue? {
+        FileManager.default.contents(atPath: url.path).flatMap { try? JSONDecoder().decode(JSONValue.self, from: $0) }
     }
 
     /// The objects of a JSON-lines file (a line being written may be incomplete: skipped).

@@ -103,7 +103,7 @@ public actor JobRunner {
         let checkpoints = folder.appendingPathComponent("run/checkpoints")
         let resume = ((try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path)) ?? []).contains { $0.hasPrefix("step-") }
         var arguments = [job.method.rawValue, "--recipe", folder.appendingPathComponent("recipe.json").path]
-        if job.method == .eval {
+        if job.method == .eval || job.method == .compress {
             arguments += ["--output", folder.appendingPathComponent("run").path]
         } else if resume {
             arguments.append("--resume")

@@ -122,7 +122,12 @@ public final class Registry: Sendable {
             try LineageEdge(fromID: job.modelID, toID: job.id, relation: "base_model").insert(db)
             try LineageEdge(fromID: job.datasetID, toID: job.id, relation: "dataset").insert(db)
             if let parent = job.parentOutputID {
-                try LineageEdge(fromID: parent, toID: job.id, relation: job.method == .eval ? "evaluated_by" : "starts_from").insert(db)
+                let relation = switch job.method {
+                case .eval: "evaluated_by"
+                case .compress: "compressed_by"
+                default: "starts_from"
+                }
+                try LineageEdge(fromID: parent, toID: job.id, relation: relation).insert(db)
             }
         }
     }
@@ -293,9 +298,10 @@ public enum JobState: String, Codable, Sendable, DatabaseValueConvertible {
     case queued, running, succeeded, failed, cancelled
 }
 
-/// What a job runs: a trainer (`temper sft|dpo|grpo`) or an evaluation (`temper eval`).
+/// What a job runs: a trainer (`temper sft|dpo|grpo`), an evaluation (`temper eval`) or a compression
+/// (`temper compress`).
 public enum JobMethod: String, Codable, Sendable, CaseIterable {
-    case sft, dpo, grpo, eval
+    case sft, dpo, grpo, eval, compress
 }
 
 public struct ModelRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
@@ -349,7 +355,7 @@ public struct OutputRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
     public static let databaseTableName = "output"
     public var id: String
     public var jobID: String
-    /// `adapter` (PEFT LoRA) or `model` (full weights).
+    /// `adapter` (PEFT LoRA), `model` (full weights) or `gguf` (a compressed file for llama.cpp).
     public var kind: String
     public var path: String
     /// The hash of its manifest: the sorted `name sha256` lines of its files.
@@ -370,8 +376,8 @@ public struct LineageEdge: Codable, Sendable, Equatable, FetchableRecord, Persis
     public static let databaseTableName = "lineage"
     public var fromID: String
     public var toID: String
-    /// `base_model`, `dataset`, `starts_from` (into a job), `evaluated_by` (an output into its
-    /// evaluation job) or `produced` (job to output).
+    /// `base_model`, `dataset`, `starts_from` (into a job), `evaluated_by` / `compressed_by` (an
+    /// output into its evaluation or compression job) or `produced` (job to output).
     public var relation: String
 }
 

@@ -6,13 +6,29 @@ extension GGUFConversion {
     public enum ExportType: String, CaseIterable, Sendable {
         case f16
         case q8_0
+        case q4_0
 
-        /// llama.cpp's `general.file_type` (LLAMA_FTYPE_MOSTLY_F16 / _Q8_0).
-        var fileType: UInt32 { self == .f16 ? 1 : 7 }
+        /// llama.cpp's `general.file_type` (LLAMA_FTYPE_MOSTLY_F16 / _Q8_0 / _Q4_0).
+        var fileType: UInt32 {
+            switch self {
+            case .f16: 1
+            case .q8_0: 7
+            case .q4_0: 2
+            }
+        }
+
+        /// How a matrix whose rows have `columns` values is stored (F16 where blocks of 32 do not fit).
+        func storage(columns: Int) -> GGUFTensorType {
+            switch self {
+            case .f16: .f16
+            case .q8_0: columns % 32 == 0 ? .q8_0 : .f16
+            case .q4_0: columns % 32 == 0 ? .q4_0 : .f16
+            }
+        }
     }
 
     /// Writes a Hugging Face model folder as a GGUF file for llama.cpp-based tools: the weights
-    /// (norms in F32, matrices in F16 or Q8_0, q/k rows permuted back for llama.cpp's RoPE),
+    /// (norms in F32, matrices in F16, Q8_0 or Q4_0, q/k rows permuted back for llama.cpp's RoPE),
     /// the architecture metadata, and the tokenizer and chat template from `tokenizer.json` and
     /// `tokenizer_config.json` when the folder has them.
     public static func exportModel(directory: URL, to url: URL, type: ExportType) throws {
@@ -53,8 +69,7 @@ extension GGUFConversion {
             } else if configuration.family == .llama && name.hasSuffix("self_attn.k_proj.weight") {
                 value = permuteRotary(value, heads: configuration.keyValueHeadCount)
             }
-            let storage: GGUFTensorType =
-                value.ndim < 2 ? .f32 : (type == .q8_0 && value.dim(-1) % 32 == 0 ? .q8_0 : .f16)
+            let storage: GGUFTensorType = value.ndim < 2 ? .f32 : type.storage(columns: value.dim(-1))
             writer.add(ggufName, value, type: storage)
         }
         // llama.cpp applies Llama 3.1 scaling through per-frequency divisors.

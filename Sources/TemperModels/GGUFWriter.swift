@@ -18,12 +18,14 @@ public enum GGUFValue: Sendable {
 public enum GGUFTensorType: UInt32, Sendable {
     case f32 = 0
     case f16 = 1
+    /// Blocks of 32 values: a float16 scale and 32 4-bit codes (llama.cpp's Q4_0).
+    case q4_0 = 2
     /// Blocks of 32 values: a float16 scale and 32 int8s (llama.cpp's Q8_0).
     case q8_0 = 8
 }
 
 /// Writes GGUF version 3 files (https://github.com/ggml-org/ggml/blob/master/docs/gguf.md) with
-/// F32, F16 and Q8_0 tensors, which llama.cpp-based tools load.
+/// F32, F16, Q8_0 and Q4_0 tensors, which llama.cpp-based tools load.
 public struct GGUFWriter {
     public var metadata: [(key: String, value: GGUFValue)] = []
     public var tensors: [(name: String, tensor: Tensor, type: GGUFTensorType)] = []
@@ -90,7 +92,30 @@ public struct GGUFWriter {
         case .f32: return Data(tensor.asType(.float32).contiguous().rawBytes())
         case .f16: return Data(tensor.asType(.float16).contiguous().rawBytes())
         case .q8_0: return quantizeQ8_0(tensor.asType(.float32).toArray(Float.self))
+        case .q4_0: return quantizeQ4_0(tensor.asType(.float32).toArray(Float.self))
         }
+    }
+
+    /// llama.cpp's Q4_0: per block of 32, d = (the value of largest magnitude) / -8, stored as float16,
+    /// and codes min(15, trunc(x / d + 8.5)); byte j holds element j in its low nibble and element
+    /// j + 16 in its high one.
+    static func quantizeQ4_0(_ values: [Float]) -> Data {
+        precondition(values.count % 32 == 0, "Q4_0 needs a multiple of 32 values")
+        var out = Data(capacity: values.count / 32 * 18)
+        for block in stride(from: 0, to: values.count, by: 32) {
+            let chunk = Array(values[block..<(block + 32)])
+            var amax: Float = 0, extreme: Float = 0
+            for value in chunk where Swift.abs(value) > amax {
+                amax = Swift.abs(value)
+                extreme = value
+            }
+            let d = extreme / -8
+            let inverse: Float = d == 0 ? 0 : 1 / d
+            out.appendLittleEndian(Float16(d).bitPattern)
+            func code(_ value: Float) -> UInt8 { UInt8(Swift.min(15, Int8(value * inverse + 8.5))) }
+            for j in 0..<16 { out.append(code(chunk[j]) | code(chunk[j + 16]) << 4) }
+        }
+        return out
     }
 
     /// llama.cpp's Q8_0: per block of 32, d = max|x| / 127 (stored as float16) and

@@ -10,20 +10,20 @@ struct ConvertCommand: ParsableCommand {
         discussion: """
             The direction follows the paths: `--from model.gguf --to DIR` writes config.json, \
             model.safetensors (dequantized), generation_config.json, tokenizer.json and \
-            tokenizer_config.json; `--from DIR --to model.gguf` writes a GGUF file (--type f16 or q8_0).
+            tokenizer_config.json; `--from DIR --to model.gguf` writes a GGUF file (--type f16, q8_0 or q4_0).
             """)
 
     @Option(help: "A .gguf file or a Hugging Face model folder.") var from: String
     @Option(help: "The output folder or .gguf file.") var to: String
     @Option(help: "Weights dtype of an output folder: float32, bfloat16 or float16.") var dtype: String = "float32"
-    @Option(help: "Tensor type of an output GGUF: f16 or q8_0.") var type: String = "f16"
+    @Option(help: "Tensor type of an output GGUF: f16, q8_0 or q4_0.") var type: String = "f16"
 
     func validate() throws {
         guard DType(huggingFaceName: dtype) != nil else {
             throw ValidationError("--dtype must be float32, bfloat16 or float16, got '\(dtype)'")
         }
         guard GGUFConversion.ExportType(rawValue: type) != nil else {
-            throw ValidationError("--type must be f16 or q8_0, got '\(type)'")
+            throw ValidationError("--type must be f16, q8_0 or q4_0, got '\(type)'")
         }
         guard from.hasSuffix(".gguf") != to.hasSuffix(".gguf") else {
             throw ValidationError("exactly one of --from and --to must be a .gguf file")

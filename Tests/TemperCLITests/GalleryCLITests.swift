@@ -103,6 +103,28 @@ import Testing
         #expect(wrongKind == 422)
         #expect(((wrong["error"] as? [String: Any])?["message"] as? String)?.contains("a preference evaluation needs preference data") == true)
 
+        // Compress the SFT output (merged) to a q8_0 GGUF, its quality measured on a text dataset.
+        let text = try String(contentsOf: ModelCLITests.root.appendingPathComponent("Data/perplexity-text.txt"), encoding: .utf8)
+        let textLines = try text.components(separatedBy: "\n\n").filter { !$0.isEmpty }
+            .map { String(decoding: try JSONSerialization.data(withJSONObject: ["text": $0]), as: UTF8.self) }.joined(separator: "\n")
+        let heldOut = try await gallery.created("/api/datasets?name=heldout.jsonl", body: Data(textLines.utf8))
+        let compression = try await gallery.created(
+            "/api/compressions", json: #"{"output": "\#(sftOutput)", "dataset": "\#(heldOut)", "format": "q8_0"}"#)
+        let compressed = try await gallery.finished(compression)
+        #expect((compressed["job"] as? [String: Any])?["state"] as? String == "succeeded", "\(compressed)")
+        let report = compressed["compression"] as? [String: Any]
+        let before = report?["bytes_before"] as? Int ?? 0, after = report?["bytes_after"] as? Int ?? 0
+        #expect(after > 0 && Double(after) < 0.3 * Double(before), "\(before) -> \(after)")
+        let q8 = (report?["quality"] as? [[String: Any]])?.last
+        #expect((q8?["perplexityChange"] as? Double).map { abs($0) < 0.02 } == true, "\(String(describing: q8))")
+        #expect((q8?["greedyAgreement"] as? Double).map { $0 > 0.9 } == true, "\(String(describing: q8))")
+        let gguf = try #require((compressed["output"] as? [String: Any])?["id"] as? String)
+        #expect((compressed["output"] as? [String: Any])?["kind"] as? String == "gguf")
+        let (_, ggufCard) = try await gallery.request("GET", "/api/outputs/\(gguf)")
+        let ggufEdges = Set(((ggufCard["lineage"] as? [[String: Any]]) ?? []).map { "\($0["fromID"]!) \($0["relation"]!) \($0["toID"]!)" })
+        #expect(ggufEdges.isSuperset(of: ["\(sftOutput) compressed_by \(compression)", "\(compression) produced \(gguf)"]))
+        #expect(try await gallery.request("POST", "/api/deployments", json: #"{"output": "\#(gguf)"}"#).0 == 422)
+
         // Deploy the SFT adapter (`temper gallery deploy`) and chat with it through the openai client:
         // the same greedy answer as `temper generate` with that adapter.
         let deploy = try TemperProcess.run(["gallery", "deploy", sftOutput, "--gallery", "http://127.0.0.1:\(gallery.server.port)"])
