@@ -689,6 +689,61 @@ enum GalleryOpenAPI {
                 }
               }
             },
+            "/api/compressions": {
+              "post": {
+                "operationId": "compress",
+                "summary": "Queue a compression job (`temper compress`): a q8_0 or q4_0 GGUF with its size and quality",
+                "tags": [
+                  "jobs"
+                ],
+                "description": "Unknown ids are a 404; a dataset that is not text, an unknown format or a GGUF output are a 422. The report appears as `compression` in GET /api/jobs/{id}.",
+                "requestBody": {
+                  "required": true,
+                  "content": {
+                    "application/json": {
+                      "schema": {
+                        "$ref": "#/components/schemas/CompressRequest"
+                      },
+                      "example": {
+                        "output": "o-0123456789ab",
+                        "dataset": "d-0123456789ab",
+                        "format": "q8_0"
+                      }
+                    }
+                  }
+                },
+                "responses": {
+                  "201": {
+                    "description": "Queued (a job with method `compress`); its output is a `gguf` output.",
+                    "content": {
+                      "application/json": {
+                        "schema": {
+                          "$ref": "#/components/schemas/JobRecord"
+                        }
+                      }
+                    }
+                  },
+                  "400": {
+                    "$ref": "#/components/responses/BadRequest"
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  },
+                  "413": {
+                    "$ref": "#/components/responses/PayloadTooLarge"
+                  },
+                  "422": {
+                    "$ref": "#/components/responses/UnprocessableEntity"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/ServerError"
+                  }
+                }
+              }
+            },
             "/api/evaluations/{id}": {
               "get": {
                 "operationId": "getEvaluation",
@@ -1238,7 +1293,8 @@ enum GalleryOpenAPI {
                   "sft",
                   "dpo",
                   "grpo",
-                  "eval"
+                  "eval",
+                  "compress"
                 ],
                 "description": "What a job runs: a trainer, or an evaluation (`eval`, submitted through /api/evaluations)."
               },
@@ -1355,9 +1411,10 @@ enum GalleryOpenAPI {
                     "type": "string",
                     "enum": [
                       "adapter",
-                      "model"
+                      "model",
+                      "gguf"
                     ],
-                    "description": "`adapter` (PEFT LoRA) or `model` (full weights)."
+                    "description": "`adapter` (PEFT LoRA), `model` (full weights) or `gguf` (a compressed file for llama.cpp and Ollama)."
                   },
                   "path": {
                     "type": "string"
@@ -1426,9 +1483,10 @@ enum GalleryOpenAPI {
                       "dataset",
                       "starts_from",
                       "evaluated_by",
+                      "compressed_by",
                       "produced"
                     ],
-                    "description": "`base_model`, `dataset`, `starts_from` (into a job), `evaluated_by` (an output into its evaluation job) or `produced` (job to output)."
+                    "description": "`base_model`, `dataset`, `starts_from` (into a job), `evaluated_by` / `compressed_by` (an output into its evaluation or compression job) or `produced` (job to output)."
                   }
                 }
               },
@@ -1556,6 +1614,10 @@ enum GalleryOpenAPI {
                   "evaluation": {
                     "nullable": true,
                     "description": "An evaluation job's result (`temper eval`'s JSON); absent otherwise."
+                  },
+                  "compression": {
+                    "nullable": true,
+                    "description": "A compression job's report (`temper compress`'s compression.json: format, file, bytes_before, bytes_after, quality rows); absent otherwise."
                   }
                 }
               },
@@ -1690,6 +1752,37 @@ enum GalleryOpenAPI {
                     "minimum": 1,
                     "nullable": true,
                     "description": "New tokens per greedy answer."
+                  }
+                }
+              },
+              "CompressRequest": {
+                "type": "object",
+                "required": [
+                  "dataset",
+                  "format"
+                ],
+                "description": "Give `output` (an adapter is merged into its base first) or `model`.",
+                "properties": {
+                  "output": {
+                    "type": "string",
+                    "nullable": true,
+                    "description": "An output id (not a GGUF one)."
+                  },
+                  "model": {
+                    "type": "string",
+                    "nullable": true,
+                    "description": "A model id (used when `output` is absent)."
+                  },
+                  "dataset": {
+                    "type": "string",
+                    "description": "A text dataset (`{\"text\": ...}` lines) for the quality measurement."
+                  },
+                  "format": {
+                    "type": "string",
+                    "enum": [
+                      "q8_0",
+                      "q4_0"
+                    ]
                   }
                 }
               },

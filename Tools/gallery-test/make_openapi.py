@@ -106,7 +106,7 @@ schemas = {
         "description": "`chat`, `instruction` or `text` train SFT; `preference` trains DPO; `prompt` trains GRPO.",
     },
     "TrainingMethod": {"type": "string", "enum": ["sft", "dpo", "grpo"], "description": "The trainers a job can be submitted for."},
-    "JobMethod": {"type": "string", "enum": ["sft", "dpo", "grpo", "eval"],
+    "JobMethod": {"type": "string", "enum": ["sft", "dpo", "grpo", "eval", "compress"],
                   "description": "What a job runs: a trainer, or an evaluation (`eval`, submitted through /api/evaluations)."},
     "JobState": {"type": "string", "enum": ["queued", "running", "succeeded", "failed", "cancelled"]},
     "JobRecord": {
@@ -135,7 +135,7 @@ schemas = {
         "properties": {
             "id": with_desc(ID, "`o-` and 12 hex digits."),
             "jobID": {"type": "string"},
-            "kind": with_desc({"type": "string", "enum": ["adapter", "model"]}, "`adapter` (PEFT LoRA) or `model` (full weights)."),
+            "kind": with_desc({"type": "string", "enum": ["adapter", "model", "gguf"]}, "`adapter` (PEFT LoRA), `model` (full weights) or `gguf` (a compressed file for llama.cpp and Ollama)."),
             "path": {"type": "string"},
             "sha256": with_desc(SHA, "The hash of its manifest: the sorted `name sha256` lines of its files."),
             "bytes": INT,
@@ -157,8 +157,8 @@ schemas = {
             "fromID": {"type": "string"},
             "toID": {"type": "string"},
             "relation": with_desc(
-                {"type": "string", "enum": ["base_model", "dataset", "starts_from", "evaluated_by", "produced"]},
-                "`base_model`, `dataset`, `starts_from` (into a job), `evaluated_by` (an output into its evaluation job) or `produced` (job to output)."),
+                {"type": "string", "enum": ["base_model", "dataset", "starts_from", "evaluated_by", "compressed_by", "produced"]},
+                "`base_model`, `dataset`, `starts_from` (into a job), `evaluated_by` / `compressed_by` (an output into its evaluation or compression job) or `produced` (job to output)."),
         },
     },
     "DeploymentState": {"type": "string", "enum": ["starting", "running", "stopped", "failed"]},
@@ -192,6 +192,7 @@ schemas = {
             "resources": {"type": "array", "description": "The worker's resources.jsonl samples, one object a line.",
                           "items": {"type": "object", "additionalProperties": True}},
             "evaluation": {"nullable": True, "description": "An evaluation job's result (`temper eval`'s JSON); absent otherwise."},
+            "compression": {"nullable": True, "description": "A compression job's report (`temper compress`'s compression.json: format, file, bytes_before, bytes_after, quality rows); absent otherwise."},
         },
     },
     "OutputCard": {
@@ -234,6 +235,16 @@ schemas = {
             "compare_base": nullable({"type": "boolean"}, "Also evaluate the base without the adapter."),
             "limit": nullable({"type": "integer", "minimum": 1}, "Evaluate the first N records only."),
             "max_new_tokens": nullable({"type": "integer", "minimum": 1}, "New tokens per greedy answer."),
+        },
+    },
+    "CompressRequest": {
+        "type": "object", "required": ["dataset", "format"],
+        "description": "Give `output` (an adapter is merged into its base first) or `model`.",
+        "properties": {
+            "output": nullable({"type": "string"}, "An output id (not a GGUF one)."),
+            "model": nullable({"type": "string"}, "A model id (used when `output` is absent)."),
+            "dataset": with_desc({"type": "string"}, "A text dataset (`{\"text\": ...}` lines) for the quality measurement."),
+            "format": {"type": "string", "enum": ["q8_0", "q4_0"]},
         },
     },
     "DeployRequest": {
@@ -361,6 +372,13 @@ paths = {
                    description="Unknown ids are a 404; an unknown kind, a dataset of the wrong format for the kind, or `compare_base` without an adapter output are a 422. The result appears as `evaluation` in GET /api/evaluations/{id} once the job has succeeded.",
                    body={"required": True, "content": {"application/json": {"schema": ref("EvaluateRequest"), "example": {
                        "output": "o-0123456789ab", "dataset": "d-0123456789ab", "kind": "loss", "compare_base": True}}}}),
+    },
+    "/api/compressions": {
+        "post": op("compress", "Queue a compression job (`temper compress`): a q8_0 or q4_0 GGUF with its size and quality",
+                   {**ok("Queued (a job with method `compress`); its output is a `gguf` output.", ref("JobRecord"), "201"), **errors(400, 401, 404, 413, 422, 500)}, tags=["jobs"],
+                   description="Unknown ids are a 404; a dataset that is not text, an unknown format or a GGUF output are a 422. The report appears as `compression` in GET /api/jobs/{id}.",
+                   body={"required": True, "content": {"application/json": {"schema": ref("CompressRequest"), "example": {
+                       "output": "o-0123456789ab", "dataset": "d-0123456789ab", "format": "q8_0"}}}}),
     },
     "/api/evaluations/{id}": {
         "get": op("getEvaluation", "An evaluation job with its result", {**ok("The job; `evaluation` holds the result once it has succeeded.", ref("JobDetail")), **errors(401, 404, 500)},
