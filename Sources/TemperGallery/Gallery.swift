@@ -141,26 +141,10 @@ public final class Gallery: Sendable {
         var resolved = recipe
         // The Train form's default length: one pass over the data.
         if resolved["max_steps"] == nil && resolved["epochs"] == nil { resolved["epochs"] = .number(1) }
-        let base: ModelRecord
-        if let outputID {
-            guard let output = try registry.output(outputID) else { throw GalleryError.notFound("output", outputID) }
-            guard output.kind != "gguf" else { throw GalleryError.invalid("output \(outputID) is a GGUF file for llama.cpp; start from the output it was compressed from", field: "output") }
-            guard let parentJob = try registry.job(output.jobID), let parentBase = try registry.model(parentJob.modelID) else {
-                throw GalleryError.notFound("job of output", outputID)
-            }
-            base = parentBase
-            if output.kind == "adapter" {
-                resolved["adapter"] = .string(output.path)
-                resolved["model"] = .string(base.path)
-            } else {
-                resolved["model"] = .string(output.path)
-            }
-        } else {
-            guard let modelID else { throw GalleryError.invalid("give a model or an output to start from", field: "model") }
-            guard let model = try registry.model(modelID) else { throw GalleryError.notFound("model", modelID) }
-            base = model
-            resolved["model"] = .string(model.path)
-        }
+        let start = try startingPoint(outputID: outputID, modelID: modelID, ggufAdvice: "start from the output it was compressed from")
+        let base = start.base
+        resolved["model"] = .string(start.modelPath)
+        if let adapter = start.adapterPath { resolved["adapter"] = .string(adapter) }
         if let modelID, modelID != base.id {
             throw GalleryError.invalid("output \(outputID ?? "") was trained from \(base.id), not \(modelID)", field: "model")
         }
@@ -231,28 +215,13 @@ public final class Gallery: Sendable {
         }
         var spec = EvaluationSpec(model: "", data: dataset.path, kind: kind, compareBase: compareBase, limit: limit)
         if let maxNewTokens { spec.maxNewTokens = maxNewTokens }
-        let base: ModelRecord
-        if let outputID {
-            guard let output = try registry.output(outputID) else { throw GalleryError.notFound("output", outputID) }
-            guard output.kind != "gguf" else { throw GalleryError.invalid("output \(outputID) is a GGUF file; evaluate the output it was compressed from", field: "output") }
-            guard let job = try registry.job(output.jobID), let model = try registry.model(job.modelID) else {
-                throw GalleryError.notFound("job of output", outputID)
-            }
-            base = model
-            if output.kind == "adapter" {
-                spec.model = model.path
-                spec.adapter = output.path
-            } else {
-                guard !compareBase else {
-                    throw GalleryError.invalid("compare_base needs an adapter output; evaluate the base model separately", field: "compare_base")
-                }
-                spec.model = output.path
-            }
-        } else {
-            guard let modelID, let model = try registry.model(modelID) else { throw GalleryError.notFound("model", modelID ?? "") }
-            base = model
-            spec.model = model.path
+        let start = try startingPoint(outputID: outputID, modelID: modelID, ggufAdvice: "evaluate the output it was compressed from")
+        if compareBase && start.adapterPath == nil {
+            throw GalleryError.invalid("compare_base needs an adapter output; evaluate the base model separately", field: "compare_base")
         }
+        let base = start.base
+        spec.model = start.modelPath
+        spec.adapter = start.adapterPath
         do { try spec.validate() } catch { throw GalleryError.invalid((error as? LocalizedError)?.errorDescription ?? "\(error)", field: "evaluation") }
         return try queue(.eval, spec: spec, modelID: base.id, datasetID: datasetID, parentOutputID: outputID)
     }
@@ -266,22 +235,37 @@ public final class Gallery: Sendable {
         }
         guard ["q8_0", "q4_0"].contains(format) else { throw GalleryError.invalid("format must be q8_0 or q4_0, got '\(format)'", field: "format") }
         var spec = ModelCompression.Spec(model: "", format: format, text: dataset.path)
-        let base: ModelRecord
-        if let outputID {
-            guard let output = try registry.output(outputID) else { throw GalleryError.notFound("output", outputID) }
-            guard output.kind != "gguf" else { throw GalleryError.invalid("output \(outputID) is already a GGUF file", field: "output") }
-            guard let job = try registry.job(output.jobID), let model = try registry.model(job.modelID) else {
-                throw GalleryError.notFound("job of output", outputID)
-            }
-            base = model
-            spec.model = output.kind == "adapter" ? model.path : output.path
-            spec.adapter = output.kind == "adapter" ? output.path : nil
-        } else {
-            guard let modelID, let model = try registry.model(modelID) else { throw GalleryError.notFound("model", modelID ?? "") }
-            base = model
-            spec.model = model.path
-        }
+        let start = try startingPoint(outputID: outputID, modelID: modelID, ggufAdvice: "it is compressed already")
+        let base = start.base
+        spec.model = start.modelPath
+        spec.adapter = start.adapterPath
         return try queue(.compress, spec: spec, modelID: base.id, datasetID: datasetID, parentOutputID: outputID)
+    }
+
+    /// What a job starts from: a base model alone, or an output with the base it was trained from (the
+    /// folder to load, and the adapter to apply for an adapter output). A GGUF output cannot be loaded.
+    struct StartingPoint {
+        var base: ModelRecord
+        var modelPath: String
+        var adapterPath: String?
+    }
+
+    func startingPoint(outputID: String?, modelID: String?, ggufAdvice: String) throws -> StartingPoint {
+        guard let outputID else {
+            guard let modelID else { throw GalleryError.invalid("give a model or an output to start from", field: "model") }
+            guard let model = try registry.model(modelID) else { throw GalleryError.notFound("model", modelID) }
+            return StartingPoint(base: model, modelPath: model.path, adapterPath: nil)
+        }
+        guard let output = try registry.output(outputID) else { throw GalleryError.notFound("output", outputID) }
+        guard output.kind != "gguf" else {
+            throw GalleryError.invalid("output \(outputID) is a GGUF file for llama.cpp or Ollama; \(ggufAdvice)", field: "output")
+        }
+        guard let job = try registry.job(output.jobID), let base = try registry.model(job.modelID) else {
+            throw GalleryError.notFound("job of output", outputID)
+        }
+        return output.kind == "adapter"
+            ? StartingPoint(base: base, modelPath: base.path, adapterPath: output.path)
+            : StartingPoint(base: base, modelPath: output.path, adapterPath: nil)
     }
 
     /// Writes a job's recipe file and queues it.
