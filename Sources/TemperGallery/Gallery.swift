@@ -28,9 +28,23 @@ public final class Gallery: Sendable {
 
     // MARK: Models
 
-    /// Imports a Hugging Face model folder from this machine: its files go into the store (hashed) and
-    /// the registry gets a card read from config.json (and the license from README.md's front matter).
+    /// Imports a Hugging Face model folder (or a GGUF file, converted) from this machine: its files go
+    /// into the store (hashed) and the registry gets a card read from config.json (and the license from
+    /// README.md's front matter).
     public func importModel(from folder: URL, name: String? = nil) throws -> ModelRecord {
+        if folder.pathExtension.lowercased() == "gguf" {
+            // A GGUF (llama.cpp's file) becomes a Hugging Face folder first: float32 weights, its tokenizer
+            // and chat template.
+            guard FileManager.default.fileExists(atPath: folder.path) else { throw GalleryError.invalid("no file \(folder.path)", field: "path") }
+            let converted = dataDirectory.appendingPathComponent("artifacts/tmp").appendingPathComponent(UUID().uuidString)
+            defer { try? FileManager.default.removeItem(at: converted) }
+            do {
+                _ = try GGUFConversion.importModel(from: folder, to: converted)
+            } catch {
+                throw GalleryError.invalid("\(folder.path): \(error)", field: "path")
+            }
+            return try importModel(from: converted, name: name ?? folder.deletingPathExtension().lastPathComponent)
+        }
         let configURL = folder.appendingPathComponent("config.json")
         guard FileManager.default.fileExists(atPath: configURL.path) else {
             throw GalleryError.invalid("\(folder.path) has no config.json: not a Hugging Face model folder", field: "path")

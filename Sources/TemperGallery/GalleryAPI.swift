@@ -104,6 +104,13 @@ public enum GalleryAPI {
         }
 
         router.get("/api/outputs") { _, _ in try json(gallery.registry.outputs()) }
+        router.get("/api/outputs/:id/files/:name") { _, context in
+            let id = try context.parameters.require("id"), name = try context.parameters.require("name")
+            guard let file = try gallery.registry.files(of: id).first(where: { $0.name == name }) else {
+                throw GalleryError.notFound("file", "\(id)/\(name)")
+            }
+            return try download(gallery.store.blobURL(file.sha256), name: file.name, bytes: file.bytes)
+        }
         router.get("/api/outputs/:id") { _, context in
             let id = try context.parameters.require("id")
             guard let output = try gallery.registry.output(id) else { throw GalleryError.notFound("output", id) }
@@ -221,6 +228,24 @@ public enum GalleryAPI {
         } catch {
             throw GalleryError(status: 400, "malformed JSON body: \(error)")
         }
+    }
+
+    /// A stored file as an attachment, streamed in chunks (models are hundreds of megabytes).
+    static func download(_ url: URL, name: String, bytes: Int) throws -> Response {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else { throw GalleryError.io("blob \(url.lastPathComponent) is missing") }
+        return Response(
+            status: .ok,
+            headers: [
+                .contentType: "application/octet-stream", .contentLength: String(bytes),
+                .contentDisposition: "attachment; filename=\"\(name.replacingOccurrences(of: "\"", with: ""))\"",
+            ],
+            body: ResponseBody { writer in
+                defer { try? handle.close() }
+                while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+                    try await writer.write(ByteBuffer(bytes: chunk))
+                }
+                try await writer.finish(nil)
+            })
     }
 
     static func json(_ value: some Encodable, status: HTTPResponse.Status = .ok) throws -> Response {

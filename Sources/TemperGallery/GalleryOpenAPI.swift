@@ -898,6 +898,60 @@ enum GalleryOpenAPI {
                 }
               }
             },
+            "/api/outputs/{id}/files/{name}": {
+              "get": {
+                "operationId": "downloadOutputFile",
+                "summary": "Download one file of an output",
+                "tags": [
+                  "outputs"
+                ],
+                "parameters": [
+                  {
+                    "name": "id",
+                    "in": "path",
+                    "required": true,
+                    "description": "The output's id.",
+                    "schema": {
+                      "type": "string",
+                      "minLength": 1,
+                      "example": "o-0123456789ab"
+                    }
+                  },
+                  {
+                    "name": "name",
+                    "in": "path",
+                    "required": true,
+                    "description": "The file's name in the output.",
+                    "schema": {
+                      "type": "string"
+                    },
+                    "example": "adapter_model.safetensors"
+                  }
+                ],
+                "responses": {
+                  "200": {
+                    "description": "The file, as an attachment.",
+                    "content": {
+                      "application/octet-stream": {
+                        "schema": {
+                          "type": "string",
+                          "format": "binary"
+                        }
+                      }
+                    }
+                  },
+                  "401": {
+                    "$ref": "#/components/responses/Unauthorized"
+                  },
+                  "404": {
+                    "$ref": "#/components/responses/NotFound"
+                  },
+                  "500": {
+                    "$ref": "#/components/responses/ServerError"
+                  }
+                }
+              }
+            },
             "/api/outputs/{id}": {
               "get": {
                 "operationId": "getOutput",

@@ -26,6 +26,8 @@ public enum GalleryService {
         log: @escaping @Sendable (String) -> Void
     ) async throws {
         let gallery = try Gallery(dataDirectory: settings.dataDirectory)
+        let lock = try lockDataDirectory(gallery.dataDirectory)
+        defer { close(lock) }
         let requireTokens = !ServeSecurity.isLoopback(host: settings.host)
         if requireTokens, try gallery.registry.tokenCount() == 0 {
             throw GalleryError(
@@ -49,6 +51,19 @@ public enum GalleryService {
             configuration: .init(
                 services: [app, WorkerService(runner: runner, deployments: deployments)], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
+    }
+
+    /// One service per data folder: its SQLite registry has a single job worker. The lock is the kernel's
+    /// (flock), so it goes with a killed process; close-on-exec keeps it out of job processes.
+    static func lockDataDirectory(_ folder: URL) throws -> Int32 {
+        let path = folder.appendingPathComponent("gallery.lock").path
+        let descriptor = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw GalleryError.io("cannot open \(path): \(String(cString: strerror(errno)))") }
+        guard flock(descriptor, LOCK_EX | LOCK_NB) == 0 else {
+            close(descriptor)
+            throw GalleryError(status: 0, "another gallery is serving \(folder.path) (\(path) is locked); stop it first")
+        }
+        return descriptor
     }
 
     /// A new bearer token for the gallery at `dataDirectory`: printed once, stored hashed.

@@ -254,7 +254,7 @@ enum GalleryTemplates {
         <div id="lineage">{{{lineageSVG}}}</div>
         <h3>Files</h3>
         <table><tr><th>file</th><th>bytes</th><th>sha256</th></tr>
-        {{#files}}<tr><td>{{name}}</td><td>{{bytes}}</td><td class="muted">{{sha256}}</td></tr>{{/files}}</table>
+        {{#files}}<tr><td><a href="/api/outputs/{{outputID}}/files/{{name}}" download>{{name}}</a></td><td>{{bytes}}</td><td class="muted">{{sha256}}</td></tr>{{/files}}</table>
         {{/body}}{{$scripts}}<script>
         async function deploy() {
           show('deploy-state', 'starting…');

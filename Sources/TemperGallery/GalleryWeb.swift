@@ -75,7 +75,7 @@ enum GalleryWeb {
         router.get("/outputs/:id") { _, context in
             let id = try context.parameters.require("id")
             guard let output = try registry.output(id) else { throw GalleryError.notFound("output", id) }
-            let files = try registry.files(of: id).map { f -> [String: Any] in ["name": f.name, "bytes": f.bytes, "sha256": f.sha256] }
+            let files = try registry.files(of: id).map { f -> [String: Any] in ["name": f.name, "bytes": f.bytes, "sha256": f.sha256, "outputID": id] }
             return page("output", title: "Output \(id)", [
                 "id": output.id, "kind": output.kind, "bytes": output.bytes, "sha256": output.sha256, "jobID": output.jobID,
                 "files": files, "lineageSVG": try LineageGraph.svg(for: id, registry: registry),

@@ -53,11 +53,12 @@ import Testing
     @Test func trainsRegistersAndResumesJobsThroughTheAPI() async throws {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("temper-gallery-\(UUID())")
         defer { try? FileManager.default.removeItem(at: work) }
-        let model = work.appendingPathComponent("SmolLM2"), data = work.appendingPathComponent("gallery")
-        #expect(try TemperProcess.run(["convert", "--from", ModelCLITests.gguf.path, "--to", model.path]).exitCode == 0)
+        let data = work.appendingPathComponent("gallery")
         var gallery = try Gallery(dataDirectory: data)
 
-        let modelID = try await gallery.created("/api/models", json: #"{"path": "\#(model.path)", "name": "SmolLM2-135M-Instruct"}"#)
+        // The GGUF itself: the gallery converts it to a Hugging Face folder.
+        let modelID = try await gallery.created("/api/models", json: #"{"path": "\#(ModelCLITests.gguf.path)", "name": "SmolLM2-135M-Instruct"}"#)
+        let model = data.appendingPathComponent("models/\(modelID)")
         let (_, card) = try await gallery.request("GET", "/api/models/\(modelID)")
         #expect((card["model"] as? [String: Any])?["parameters"] as? Int == 134_515_008)
         #expect((card["model"] as? [String: Any])?["architecture"] as? String == "llama")
@@ -75,6 +76,10 @@ import Testing
         #expect((sftDetail["job"] as? [String: Any])?["state"] as? String == "succeeded", "\(sftDetail)")
         #expect((sftDetail["metrics"] as? [[String: Any]])?.compactMap { $0["step"] as? Int } == [1, 2])
         let sftOutput = try #require((sftDetail["output"] as? [String: Any])?["id"] as? String)
+        let download = try await URLSession.shared.data(
+            from: URL(string: "http://127.0.0.1:\(gallery.server.port)/api/outputs/\(sftOutput)/files/adapter_config.json")!)
+        #expect(download.0 == FileManager.default.contents(atPath: data.appendingPathComponent("outputs/\(sftOutput)/adapter_config.json").path))
+        #expect((download.1 as? HTTPURLResponse)?.value(forHTTPHeaderField: "Content-Disposition") == #"attachment; filename="adapter_config.json""#)
         #expect((sftDetail["output"] as? [String: Any])?["kind"] as? String == "adapter")
         let dpo = try await gallery.created(
             "/api/jobs", json: #"{"method": "dpo", "dataset": "\#(pairs)", "output": "\#(sftOutput)", "recipe": {"max_steps": 1, "batch_size": 2}}"#)
@@ -211,6 +216,10 @@ import Testing
         #expect(secret.hasPrefix("tg_"))
         let server = try ServerProcess(["--data-dir", data.path, "--host", "0.0.0.0"], command: ["gallery", "serve"])
         defer { _ = server.stop() }
+        // One service per data folder (its SQLite registry has one job worker).
+        let second = try TemperProcess.run(["gallery", "serve", "--data-dir", data.path, "--port", "0"])
+        #expect(second.exitCode == 1)
+        #expect(second.standardError.contains("another gallery is serving \(data.path)"), "\(second.standardError)")
         func status(_ key: String?) async throws -> Int {
             var request = URLRequest(url: URL(string: "http://127.0.0.1:\(server.port)/api/jobs")!)
             if let key { request.setValue("Bearer \(key)", forHTTPHeaderField: "Authorization") }

@@ -395,6 +395,14 @@ paths = {
     "/api/outputs": {
         "get": op("listOutputs", "Trained outputs, oldest first", {**ok("The outputs.", array_of("OutputRecord")), **errors(401, 500)}, tags=["outputs"]),
     },
+    "/api/outputs/{id}/files/{name}": {
+        "get": op("downloadOutputFile", "Download one file of an output", {
+            "200": {"description": "The file, as an attachment.", "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}}},
+            **errors(401, 404, 500)}, tags=["outputs"],
+            parameters=[path_id("output", "o-0123456789ab"),
+                        {"name": "name", "in": "path", "required": True, "description": "The file's name in the output.",
+                         "schema": {"type": "string"}, "example": "adapter_model.safetensors"}]),
+    },
     "/api/outputs/{id}": {
         "get": op("getOutput", "An output, its files and lineage", {**ok("The output.", ref("OutputCard")), **errors(401, 404, 500)},
                   tags=["outputs"], parameters=[path_id("output", "o-0123456789ab")]),
