@@ -5,13 +5,21 @@ import Foundation
 /// name in the store while it is hashed and renamed to its hash only when complete, so a crash never
 /// leaves a blob whose content does not match its name. Model and output folders are hard links to
 /// the blobs (copies where links are impossible).
+///
+/// With a `remote` bucket, every blob is also uploaded (key `sha256/<hash>`) before the registry refers to
+/// it, and a blob missing here is fetched from the bucket (and its hash checked) when it is needed, so
+/// the bucket is the durable copy and the data folder a cache of it.
 public struct ArtifactStore: Sendable {
     public let root: URL
+    public let remote: S3Bucket?
 
-    public init(root: URL) throws {
+    public init(root: URL, remote: S3Bucket? = nil) throws {
         self.root = root
+        self.remote = remote
         try FileManager.default.createDirectory(at: root.appendingPathComponent("tmp"), withIntermediateDirectories: true)
     }
+
+    static func remoteKey(_ sha256: String) -> String { "sha256/\(sha256)" }
 
     public func blobURL(_ sha256: String) -> URL {
         root.appendingPathComponent(String(sha256.prefix(2))).appendingPathComponent(sha256)
@@ -37,14 +45,32 @@ public struct ArtifactStore: Sendable {
             try output.close()
         }
         let sha256 = hex(hasher.finalize())
-        let destination = blobURL(sha256)
-        if !FileManager.default.fileExists(atPath: destination.path) {
-            try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
-            if rename(temporary.path, destination.path) != 0 {
-                throw GalleryError.io("cannot move a blob into \(destination.path): \(String(cString: strerror(errno)))")
-            }
+        try commit(temporary, as: sha256)
+        if let remote, try !remote.exists(Self.remoteKey(sha256)) {
+            try remote.put(Self.remoteKey(sha256), file: blobURL(sha256), sha256: sha256)
         }
         return (sha256, bytes)
+    }
+
+    /// Renames a complete, hashed temporary file to its blob name (a blob already there wins).
+    func commit(_ temporary: URL, as sha256: String) throws {
+        let destination = blobURL(sha256)
+        guard !FileManager.default.fileExists(atPath: destination.path) else { return }
+        try FileManager.default.createDirectory(at: destination.deletingLastPathComponent(), withIntermediateDirectories: true)
+        if rename(temporary.path, destination.path) != 0 {
+            throw GalleryError.io("cannot move a blob into \(destination.path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// Makes sure the blob is here: fetched from the bucket (and its hash checked) when it is not.
+    public func ensureLocal(_ sha256: String) throws {
+        guard !FileManager.default.fileExists(atPath: blobURL(sha256).path), let remote else { return }
+        let temporary = root.appendingPathComponent("tmp").appendingPathComponent(UUID().uuidString + ".fetch")
+        defer { try? FileManager.default.removeItem(at: temporary) }
+        try remote.get(Self.remoteKey(sha256), to: temporary)
+        let fetched = try Self.hash(of: temporary)
+        guard fetched == sha256 else { throw GalleryError.io("the bucket's copy of blob \(sha256) hashes to \(fetched)") }
+        try commit(temporary, as: sha256)
     }
 
     /// Stores `data` (an upload) the same way.
@@ -57,6 +83,7 @@ public struct ArtifactStore: Sendable {
 
     /// Makes `folder/name` the blob `sha256` (a hard link, else a copy).
     public func materialize(_ sha256: String, as name: String, in folder: URL) throws {
+        try ensureLocal(sha256)
         let target = folder.appendingPathComponent(name)
         try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
         try? FileManager.default.removeItem(at: target)
@@ -65,9 +92,12 @@ public struct ArtifactStore: Sendable {
         }
     }
 
-    /// Whether the blob's bytes still hash to its name.
+    /// Whether the blob's bytes still hash to its name (fetched from the bucket if missing here) and,
+    /// with a bucket, whether the bucket has it.
     public func verify(_ sha256: String) throws -> Bool {
-        try Self.hash(of: blobURL(sha256)) == sha256
+        try ensureLocal(sha256)
+        if let remote, try !remote.exists(Self.remoteKey(sha256)) { return false }
+        return try Self.hash(of: blobURL(sha256)) == sha256
     }
 
     public static func hash(of url: URL) throws -> String {

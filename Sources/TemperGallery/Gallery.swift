@@ -14,14 +14,18 @@ public final class Gallery: Sendable {
     public let registry: Registry
     public let store: ArtifactStore
 
-    public init(dataDirectory: URL) throws {
+    /// `store`: nil keeps artifacts in the data folder only; `s3://BUCKET?endpoint=…` also keeps them in
+    /// that bucket (created if missing).
+    public init(dataDirectory: URL, store: String? = nil) throws {
         self.dataDirectory = dataDirectory.standardizedFileURL
         for folder in ["models", "outputs", "datasets", "jobs"] {
             try FileManager.default.createDirectory(
                 at: self.dataDirectory.appendingPathComponent(folder), withIntermediateDirectories: true)
         }
         registry = try Registry(path: self.dataDirectory.appendingPathComponent("registry.sqlite").path)
-        store = try ArtifactStore(root: self.dataDirectory.appendingPathComponent("artifacts"))
+        let bucket = try store.map { try S3Bucket(storeURL: $0) }
+        try bucket?.create()
+        self.store = try ArtifactStore(root: self.dataDirectory.appendingPathComponent("artifacts"), remote: bucket)
     }
 
     public func jobFolder(_ id: String) -> URL { dataDirectory.appendingPathComponent("jobs").appendingPathComponent(id) }
@@ -322,9 +326,14 @@ public final class Gallery: Sendable {
         return output
     }
 
-    /// Every registered file whose blob is missing or no longer hashes to its name.
+    /// Every blob the registry refers to: the files of models and outputs, and each dataset's file.
+    public func registeredBlobs() throws -> [ArtifactFile] {
+        try registry.allFiles() + registry.datasets().map { ArtifactFile(ownerID: $0.id, name: $0.name, sha256: $0.sha256, bytes: $0.bytes) }
+    }
+
+    /// Every registered blob that is missing or no longer hashes to its name.
     public func corruptArtifacts() throws -> [ArtifactFile] {
-        try registry.allFiles().filter { file in
+        try registeredBlobs().filter { file in
             !((try? store.verify(file.sha256)) ?? false)
         }
     }

@@ -8,12 +8,15 @@ import TemperServe
 public enum GalleryService {
     public struct Settings: Sendable {
         public var dataDirectory: URL
+        /// `s3://BUCKET?endpoint=…` for artifacts in an S3-compatible bucket too.
+        public var store: String?
         public var host: String
         public var port: Int
         public var worker: JobRunner.Settings
 
-        public init(dataDirectory: URL, host: String = "127.0.0.1", port: Int = 8080, worker: JobRunner.Settings) {
+        public init(dataDirectory: URL, store: String? = nil, host: String = "127.0.0.1", port: Int = 8080, worker: JobRunner.Settings) {
             self.dataDirectory = dataDirectory
+            self.store = store
             self.host = host
             self.port = port
             self.worker = worker
@@ -25,7 +28,7 @@ public enum GalleryService {
         _ settings: Settings, onListening: @escaping @Sendable (_ url: String) -> Void,
         log: @escaping @Sendable (String) -> Void
     ) async throws {
-        let gallery = try Gallery(dataDirectory: settings.dataDirectory)
+        let gallery = try Gallery(dataDirectory: settings.dataDirectory, store: settings.store)
         let lock = try lockDataDirectory(gallery.dataDirectory)
         defer { close(lock) }
         let requireTokens = !ServeSecurity.isLoopback(host: settings.host)

@@ -30,6 +30,8 @@ struct GalleryServeCommand: ParsableCommand {
             """)
 
     @Option(help: "The gallery's data folder.") var dataDir = "gallery-data"
+    @Option(help: "Also keep artifacts in an S3-compatible bucket: s3://BUCKET?endpoint=http://HOST:PORT[&region=R] (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).")
+    var store: String?
     @Option(help: "The address to bind (loopback by default).") var host = "127.0.0.1"
     @Option(help: "The port to bind; 0 picks a free one (the line printed names it).") var port = 8080
     @Option(help: "Jobs run at once.") var concurrency = 1
@@ -44,7 +46,7 @@ struct GalleryServeCommand: ParsableCommand {
     func run() throws {
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         let settings = GalleryService.Settings(
-            dataDirectory: URL(fileURLWithPath: dataDir), host: host, port: port,
+            dataDirectory: URL(fileURLWithPath: dataDir), store: store, host: host, port: port,
             worker: .init(executable: executable, concurrency: concurrency, threadsPerJob: threadsPerJob))
         try ServeCommand.runBlocking {
             try await GalleryService.run(settings, onListening: { url in
@@ -74,18 +76,19 @@ struct GalleryTokenCommand: ParsableCommand {
 struct GalleryVerifyCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Hash every artifact the registry lists and report any that is missing or changed (exit 1).")
+        abstract: "Hash every artifact the registry lists and report any that is missing or changed (exit 1); with --store, also check the bucket has each and fetch any missing here from it.")
     @Option(help: "The gallery's data folder.") var dataDir = "gallery-data"
+    @Option(help: "The gallery's S3 store (as given to gallery serve).") var store: String?
 
     func run() throws {
-        let gallery = try Gallery(dataDirectory: URL(fileURLWithPath: dataDir))
-        let files = try gallery.registry.allFiles()
+        let gallery = try Gallery(dataDirectory: URL(fileURLWithPath: dataDir), store: store)
+        let files = try gallery.registeredBlobs()
         let corrupt = try gallery.corruptArtifacts()
         guard corrupt.isEmpty else {
             for file in corrupt { log("\(file.ownerID)/\(file.name): blob \(file.sha256) is missing or does not match") }
             throw ExitCode(1)
         }
-        print("all \(files.count) artifacts match their sha256")
+        print("all \(files.count) artifacts match their sha256" + (store == nil ? "" : ", here and in the bucket"))
     }
 }
 

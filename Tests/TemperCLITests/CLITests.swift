@@ -13,10 +13,13 @@ struct TemperProcess {
     }
 
     /// Runs `temper` (or another program) to the end.
-    static func run(_ arguments: [String], program: URL = executable, currentDirectory: URL? = nil) throws -> TemperProcess {
+    static func run(
+        _ arguments: [String], program: URL = executable, currentDirectory: URL? = nil, environment: [String: String] = [:]
+    ) throws -> TemperProcess {
         let process = Process()
         process.executableURL = program
         process.arguments = arguments
+        if !environment.isEmpty { process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 } }
         if let currentDirectory { process.currentDirectoryURL = currentDirectory }
         let (output, error) = (Pipe(), Pipe())
         process.standardOutput = output

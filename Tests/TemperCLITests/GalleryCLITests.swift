@@ -16,6 +16,11 @@ import Testing
             server = try ServerProcess(["--data-dir", dataDirectory.path], command: ["gallery", "serve"])
         }
 
+        init(server: ServerProcess, dataDirectory: URL) {
+            self.server = server
+            self.dataDirectory = dataDirectory
+        }
+
         func request(_ method: String, _ path: String, json: String? = nil, body: Data? = nil) async throws -> (Int, [String: Any]) {
             var request = URLRequest(url: URL(string: "http://127.0.0.1:\(server.port)\(path)")!)
             request.httpMethod = method
@@ -55,6 +60,8 @@ import Testing
         defer { try? FileManager.default.removeItem(at: work) }
         let data = work.appendingPathComponent("gallery")
         var gallery = try Gallery(dataDirectory: data)
+        // A failed expectation must not leave the service (and its deployments) running.
+        defer { _ = gallery.server.stop() }
 
         // The GGUF itself: the gallery converts it to a Hugging Face folder.
         let modelID = try await gallery.created("/api/models", json: #"{"path": "\#(ModelCLITests.gguf.path)", "name": "SmolLM2-135M-Instruct"}"#)
@@ -247,6 +254,42 @@ import Testing
         let summary = fuzz.standardOutput.components(separatedBy: "\n").first { $0.contains(" generated, ") } ?? ""
         let counts = summary.split(separator: " ").compactMap { Int($0) }
         #expect(counts.count == 2 && counts[0] == counts[1] && counts[0] > 500, "\(summary)")
+    }
+
+    /// With `--store s3://…` (moto's S3 server, pinned in Tools/gallery-test/requirements-s3.txt), every
+    /// artifact is in the bucket too: with the data folder's blobs deleted, `verify` fetches them back.
+    @Test func keepsArtifactsInAnS3Bucket() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("temper-gallery-s3-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let venv = try runProgram("Tools/make-venv.sh", [".venv-gallery-s3", "Tools/gallery-test/requirements-s3.txt"], in: ModelCLITests.root)
+        try #require(venv.exitCode == 0, "\(venv.standardError)")
+        let python = URL(fileURLWithPath: venv.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), relativeTo: ModelCLITests.root)
+        let s3 = try ServerProcess([], command: [ModelCLITests.root.appendingPathComponent("Tools/gallery-test/s3_server.py").path], program: python)
+        defer { _ = s3.stop() }
+        let credentials = ["AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"]
+        let store = "s3://temper-artifacts?endpoint=http://127.0.0.1:\(s3.port)"
+        let data = work.appendingPathComponent("gallery")
+        let server = try ServerProcess(["--data-dir", data.path, "--store", store], command: ["gallery", "serve"], environment: credentials)
+        let gallery = try Gallery(server: server, dataDirectory: data)
+        let tiny = ModelCLITests.root.appendingPathComponent("Tests/Fixtures/models/llama-tied-llama3rope")
+        _ = try await gallery.created("/api/models", json: #"{"path": "\#(tiny.path)"}"#)
+        _ = try await gallery.created("/api/datasets?name=chat.jsonl", body: Self.lines("Data/sft-demo.jsonl", 4))
+        #expect(server.stop().status == 0)
+
+        // Every blob of the data folder gone: the bucket has them all.
+        let artifacts = data.appendingPathComponent("artifacts")
+        let blobs = try FileManager.default.contentsOfDirectory(atPath: artifacts.path).filter { $0 != "tmp" }
+        #expect(!blobs.isEmpty)
+        for folder in blobs { try FileManager.default.removeItem(at: artifacts.appendingPathComponent(folder)) }
+        let withoutBucket = try TemperProcess.run(["gallery", "verify", "--data-dir", data.path])
+        #expect(withoutBucket.exitCode == 1)
+        #expect(withoutBucket.standardError.contains("is missing or does not match"))
+        let restored = try TemperProcess.run(["gallery", "verify", "--data-dir", data.path, "--store", store], environment: credentials)
+        #expect(restored.exitCode == 0, "\(restored.standardError)")
+        #expect(restored.standardOutput == "all 6 artifacts match their sha256, here and in the bucket\n")
+        #expect(try TemperProcess.run(["gallery", "verify", "--data-dir", data.path]).exitCode == 0)
+        let noKeys = try TemperProcess.run(["gallery", "verify", "--data-dir", data.path, "--store", store], environment: ["AWS_ACCESS_KEY_ID": ""])
+        #expect(noKeys.exitCode != 0)
     }
 
     static func waitForCheckpoint(_ folder: URL) async throws {

@@ -10,10 +10,15 @@ final class ServerProcess {
     let port: Int
     private let errors = Pipe()
 
-    /// `temper <command> --port 0 <arguments>`: `serve` by default, `gallery serve` too.
-    init(_ arguments: [String], command: [String] = ["serve"]) throws {
-        process.executableURL = TemperProcess.executable
-        process.arguments = command + ["--port", "0"] + arguments
+    /// `temper <command> --port 0 <arguments>`: `serve` by default, `gallery serve` too; `program`
+    /// replaces `temper` (with `command` as its whole arguments) for another server that prints the line.
+    init(
+        _ arguments: [String], command: [String] = ["serve"], program: URL = TemperProcess.executable,
+        environment: [String: String] = [:]
+    ) throws {
+        process.executableURL = program
+        process.arguments = program == TemperProcess.executable ? command + ["--port", "0"] + arguments : command
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let output = Pipe()
         process.standardOutput = output
         process.standardError = errors
@@ -41,7 +46,7 @@ final class ServerProcess {
 
     /// SIGTERM; the exit status and everything the server wrote to stderr.
     func stop() -> (status: Int32, log: String) {
-        process.terminate()
+        if process.isRunning { process.terminate() }
         let log = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         process.waitUntilExit()
         return (process.terminationStatus, log)

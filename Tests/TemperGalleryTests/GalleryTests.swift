@@ -244,3 +244,27 @@ extension JSONDecoder {
         }
     }
 }
+
+@Suite struct S3SignerTests {
+    /// AWS's own example (S3 API reference, "Signature Calculations for the Authorization Header",
+    /// GET Object): the same Authorization header.
+    @Test func signsAWSsExampleGetObject() throws {
+        let signer = S3Signer(accessKey: "AKIAIOSFODNN7EXAMPLE", secretKey: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", region: "us-east-1")
+        let headers = signer.sign(
+            method: "GET", url: URL(string: "https://examplebucket.s3.amazonaws.com/test.txt")!, headers: ["Range": "bytes=0-9"],
+            payloadSHA256: "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", date: Date(timeIntervalSince1970: 1_369_353_600))
+        #expect(headers["x-amz-date"] == "20130524T000000Z")
+        #expect(headers["Authorization"] == "AWS4-HMAC-SHA256 Credential=AKIAIOSFODNN7EXAMPLE/20130524/us-east-1/s3/aws4_request,SignedHeaders=host;range;x-amz-content-sha256;x-amz-date,Signature=f0e8bdb87c964420e857bd35b5d6ed310bd44f0170aba48dd91039c6036bdb41")
+    }
+
+    @Test func parsesTheStoreURL() throws {
+        let bucket = try S3Bucket(
+            storeURL: "s3://artifacts?endpoint=http://127.0.0.1:9000&region=eu-west-1",
+            environment: ["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"])
+        #expect(bucket.objectURL("sha256/ab").absoluteString == "http://127.0.0.1:9000/artifacts/sha256/ab")
+        #expect(bucket.signer.region == "eu-west-1")
+        let missing = #expect(throws: GalleryError.self) { try S3Bucket(storeURL: "s3://artifacts", environment: [:]) }
+        #expect(missing?.message == "--store s3://… needs AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY in the environment")
+        #expect(throws: GalleryError.self) { try S3Bucket(storeURL: "/tmp/x", environment: ["AWS_ACCESS_KEY_ID": "a", "AWS_SECRET_ACCESS_KEY": "b"]) }
+    }
+}
