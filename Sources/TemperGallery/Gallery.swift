@@ -59,23 +59,13 @@ public final class Gallery: Sendable {
         } catch {
             throw GalleryError.invalid("\(configURL.path): \(error)", field: "path")
         }
-        let names = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { name in
-            var isDirectory: ObjCBool = false
-            return !name.hasPrefix(".")
-                && FileManager.default.fileExists(atPath: folder.appendingPathComponent(name).path, isDirectory: &isDirectory)
-                && !isDirectory.boolValue
-        }.sorted()
+        let names = try Self.plainFiles(in: folder)
         guard names.contains(where: { $0.hasSuffix(".safetensors") }) else {
             throw GalleryError.invalid("\(folder.path) has no .safetensors weights", field: "path")
         }
         let id = makeID("m")
         let destination = dataDirectory.appendingPathComponent("models").appendingPathComponent(id)
-        var files: [ArtifactFile] = []
-        for name in names {
-            let (sha256, bytes) = try store.put(folder.appendingPathComponent(name))
-            try store.materialize(sha256, as: name, in: destination)
-            files.append(ArtifactFile(ownerID: id, name: name, sha256: sha256, bytes: bytes))
-        }
+        let files = try storeFiles(names, of: folder, as: id, into: destination)
         let record = ModelRecord(
             id: id, name: name ?? folder.lastPathComponent, path: destination.path, architecture: configuration.modelType,
             parameters: Self.parameterCount(configuration), contextLength: configuration.maxPositionEmbeddings,
@@ -304,19 +294,10 @@ public final class Gallery: Sendable {
     /// A finished job's output folder (`run/` less checkpoints and logs) into the store and the registry.
     func registerOutput(of job: JobRecord) throws -> OutputRecord {
         let run = jobFolder(job.id).appendingPathComponent("run")
-        let names = try FileManager.default.contentsOfDirectory(atPath: run.path).filter { name in
-            var isDirectory: ObjCBool = false
-            let exists = FileManager.default.fileExists(atPath: run.appendingPathComponent(name).path, isDirectory: &isDirectory)
-            return exists && !isDirectory.boolValue && !name.hasPrefix(".") && name != "metrics.jsonl"
-        }.sorted()
+        let names = try Self.plainFiles(in: run).filter { $0 != "metrics.jsonl" }
         let id = makeID("o")
         let destination = dataDirectory.appendingPathComponent("outputs").appendingPathComponent(id)
-        var files: [ArtifactFile] = []
-        for name in names {
-            let (sha256, bytes) = try store.put(run.appendingPathComponent(name))
-            try store.materialize(sha256, as: name, in: destination)
-            files.append(ArtifactFile(ownerID: id, name: name, sha256: sha256, bytes: bytes))
-        }
+        let files = try storeFiles(names, of: run, as: id, into: destination)
         guard !files.isEmpty else { throw GalleryError.io("job \(job.id) finished but wrote no files to \(run.path)") }
         let kind = names.contains("adapter_model.safetensors") ? "adapter" : names.contains { $0.hasSuffix(".gguf") } ? "gguf" : "model"
         let output = OutputRecord(
@@ -324,6 +305,24 @@ public final class Gallery: Sendable {
             bytes: files.reduce(0) { $0 + $1.bytes }, createdAt: Date())
         try registry.succeed(jobID: job.id, output: output, files: files)
         return output
+    }
+
+    /// The names of a folder's regular files (no folders, nothing hidden), sorted.
+    static func plainFiles(in folder: URL) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: folder.path).filter { name in
+            var isDirectory: ObjCBool = false
+            let exists = FileManager.default.fileExists(atPath: folder.appendingPathComponent(name).path, isDirectory: &isDirectory)
+            return exists && !isDirectory.boolValue && !name.hasPrefix(".")
+        }.sorted()
+    }
+
+    /// Puts the named files of `source` into the store and links them into `destination`, as files of `ownerID`.
+    func storeFiles(_ names: [String], of source: URL, as ownerID: String, into destination: URL) throws -> [ArtifactFile] {
+        try names.map { name in
+            let (sha256, bytes) = try store.put(source.appendingPathComponent(name))
+            try store.materialize(sha256, as: name, in: destination)
+            return ArtifactFile(ownerID: ownerID, name: name, sha256: sha256, bytes: bytes)
+        }
     }
 
     /// Every blob the registry refers to: the files of models and outputs, and each dataset's file.
