@@ -120,7 +120,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .target(
-            name: "TemperBench", dependencies: ["TemperCore", "TemperModels", "TemperPEFT", "TemperTraining", "TemperEngine"],
+            name: "TemperBench", dependencies: ["TemperCore", "TemperModels", "TemperPEFT", "TemperData", "TemperTraining", "TemperEngine", "TemperServe"],
             swiftSettings: swiftSettings),
         .target(
             name: "TemperTestSupport", dependencies: ["TemperCore"], swiftSettings: swiftSettings),

@@ -1,4 +1,5 @@
 import Foundation
+import TemperCore
 
 /// CPU time spent on this machine by processes other than the benchmark's own (this process and
 /// its peer), read from /proc, so that steps measured while something else ran can be dropped.
@@ -23,7 +24,7 @@ struct ContentionMeter {
     /// (counting the peer as the benchmark's own) cannot see.
     func peerCores<T>(during body: () throws -> T) rethrows -> (result: T, cores: Double) {
         guard let peerProcess else { return (try body(), 0) }
-        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let ticks = ProcessUsage.ticksPerSecond
         let (before, start) = (Self.processTicks(peerProcess), Date())
         let result = try body()
         let seconds = Date().timeIntervalSince(start)
@@ -35,7 +36,7 @@ struct ContentionMeter {
     var countsReapedChildren = false
 
     private func sample() -> (busy: Double, own: Double, wall: Double) {
-        let ticks = Double(sysconf(Int32(_SC_CLK_TCK)))
+        let ticks = ProcessUsage.ticksPerSecond
         var own = Self.processTicks(getpid()) + (peerProcess.map(Self.processTicks) ?? 0)
         if countsReapedChildren {
             var usage = rusage()
@@ -57,15 +58,8 @@ struct ContentionMeter {
         return fields.reduce(0, +) - fields[3] - fields[4]
     }
 
-    /// utime + stime of a process (fields 14 and 15 of /proc/PID/stat).
-    private static func processTicks(_ pid: Int32) -> Double {
-        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = text.lastIndex(of: ")")
-        else { return 0 }
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return 0 }
-        return user + system
-    }
+    /// utime + stime of a process; 0 once it is gone.
+    private static func processTicks(_ pid: Int32) -> Double { ProcessUsage.cpuTicks(of: pid) ?? 0 }
 }
 
 /// The median of a non-empty list.

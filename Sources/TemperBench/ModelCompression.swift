@@ -1,5 +1,6 @@
 import Foundation
 import TemperCore
+import TemperData
 import TemperModels
 import TemperPEFT
 import TemperTraining
@@ -83,12 +84,15 @@ public enum ModelCompression {
         return report
     }
 
-    /// The file's text: as it is, or the `text` fields of its JSON lines joined by blank lines.
+    /// The file's text: as it is, or the `text` records of a JSON/JSONL dataset (read as `temper sft`
+    /// reads text data) joined by blank lines.
     static func plainText(_ url: URL) throws -> String {
-        let contents = try String(contentsOf: url, encoding: .utf8)
-        guard ["jsonl", "json"].contains(url.pathExtension.lowercased()) else { return contents }
-        let texts = contents.split(separator: "\n").compactMap { line in
-            ((try? JSONSerialization.jsonObject(with: Data(line.utf8))) as? [String: Any])?["text"] as? String
+        guard ["jsonl", "json"].contains(url.pathExtension.lowercased()) else { return try String(contentsOf: url, encoding: .utf8) }
+        let file = try DatasetReader.read(url, format: .text)
+        if !file.issues.isEmpty { throw DataError.invalidRecords(file.issues) }
+        let texts = file.examples.compactMap { example -> String? in
+            if case .text(let text) = example.content { return text }
+            return nil
         }
         guard !texts.isEmpty else {
             throw TrainingError.invalidRecipe(field: "text", reason: "\(url.path) has no records with a `text` field")

@@ -1,4 +1,5 @@
 import Foundation
+import TemperServe
 
 /// Served throughput and time to first token: `temper serve` answering concurrent streamed chat
 /// requests (continuous batching) against the same requests run through transformers' `generate`
@@ -169,18 +170,12 @@ final class ServedModel {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        var seen = Data()
-        while !seen.contains(0x0A) {
-            let chunk = output.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            seen += chunk
-        }
-        let line = String(decoding: seen, as: UTF8.self)
-        guard let range = line.range(of: "listening on ") else {
+        let (url, line) = TemperServer.readListeningURL(from: output.fileHandleForReading)
+        guard let url else {
             process.terminate()
             throw BenchmarkError.peer("temper serve did not start: \(line)")
         }
-        baseURL = line[range.upperBound...].trimmingCharacters(in: .whitespacesAndNewlines) + "/v1"
+        baseURL = url + "/v1"
     }
 
     func stop() {

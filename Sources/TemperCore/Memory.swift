@@ -40,6 +40,33 @@ public enum Device: Sendable, Equatable {
     }
 }
 
+/// A process's CPU time and memory as the kernel counts them, from /proc (Linux; nil elsewhere or
+/// when the process is gone).
+public enum ProcessUsage {
+    /// utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat).
+    public static func cpuTicks(of pid: Int32) -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+            let close = text.lastIndex(of: ")")
+        else { return nil }
+        // After the command's closing parenthesis the fields are numbered from 3 (state).
+        let fields = text[text.index(after: close)...].split(separator: " ")
+        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return user + system
+    }
+
+    /// Clock ticks per second, the unit of ``cpuTicks(of:)``.
+    public static var ticksPerSecond: Double { Double(sysconf(Int32(_SC_CLK_TCK))) }
+
+    /// A `kB` field of /proc/PID/status (`VmRSS`, `VmHWM`, …) in bytes.
+    public static func statusBytes(_ field: String, of pid: Int32) -> Int? {
+        guard let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix(field + ":") }),
+            let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
+        else { return nil }
+        return kilobytes * 1024
+    }
+}
+
 /// The process's resident set as the kernel counts it (what `ps` and the peers' `ru_maxrss`
 /// report), with a resettable peak so one phase of a run can be measured on its own.
 public enum ResidentMemory {
@@ -57,17 +84,7 @@ public enum ResidentMemory {
     }
 
     /// The peak resident set in bytes since start or the last ``resetPeak()`` (VmHWM).
-    public static var peakBytes: Int {
-        #if os(Linux)
-        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
-              let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-              let kilobytes = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "")
-        else { return 0 }
-        return kilobytes * 1024
-        #else
-        return 0
-        #endif
-    }
+    public static var peakBytes: Int { ProcessUsage.statusBytes("VmHWM", of: getpid()) ?? 0 }
 
     /// glibc serves every block above its mmap threshold (at most 32 MiB) with a fresh mmap and
     /// unmaps it on free, so each vocabulary-wide tensor (1024 × 49152 floats is 201 MB) costs one

@@ -28,28 +28,48 @@ public struct ArtifactStore: Sendable {
     /// Stores the file at `source`; returns its hash and size.
     @discardableResult
     public func put(_ source: URL) throws -> (sha256: String, bytes: Int) {
-        let temporary = root.appendingPathComponent("tmp").appendingPathComponent(UUID().uuidString)
-        guard FileManager.default.createFile(atPath: temporary.path, contents: nil),
-            let input = FileHandle(forReadingAtPath: source.path), let output = FileHandle(forWritingAtPath: temporary.path)
-        else { throw GalleryError.io("cannot copy \(source.path) into the artifact store") }
-        defer { try? FileManager.default.removeItem(at: temporary) }
-        var hasher = SHA256(), bytes = 0
-        do {
-            defer { try? input.close() }
+        guard let input = FileHandle(forReadingAtPath: source.path) else {
+            throw GalleryError.io("cannot copy \(source.path) into the artifact store")
+        }
+        defer { try? input.close() }
+        return try stage { output in
+            var hasher = SHA256(), bytes = 0
             while let chunk = try input.read(upToCount: 1 << 22), !chunk.isEmpty {
                 hasher.update(data: chunk)
                 try output.write(contentsOf: chunk)
                 bytes += chunk.count
             }
+            return (hex(hasher.finalize()), bytes)
+        }
+    }
+
+    /// Stores `data` (an upload) the same way.
+    public func put(data: Data) throws -> (sha256: String, bytes: Int) {
+        try stage { output in
+            try output.write(contentsOf: data)
+            return (hex(SHA256.hash(data: data)), data.count)
+        }
+    }
+
+    /// Writes a blob to a temporary file of the store (`write` returns its hash and size), then commits
+    /// it under its hash and, with a bucket, uploads it.
+    private func stage(_ write: (FileHandle) throws -> (sha256: String, bytes: Int)) throws -> (sha256: String, bytes: Int) {
+        let temporary = root.appendingPathComponent("tmp").appendingPathComponent(UUID().uuidString)
+        guard FileManager.default.createFile(atPath: temporary.path, contents: nil),
+            let output = FileHandle(forWritingAtPath: temporary.path)
+        else { throw GalleryError.io("cannot write \(temporary.path)") }
+        defer { try? FileManager.default.removeItem(at: temporary) }
+        let blob: (sha256: String, bytes: Int)
+        do {
+            defer { try? output.close() }
+            blob = try write(output)
             try output.synchronize()
-            try output.close()
         }
-        let sha256 = hex(hasher.finalize())
-        try commit(temporary, as: sha256)
-        if let remote, try !remote.exists(Self.remoteKey(sha256)) {
-            try remote.put(Self.remoteKey(sha256), file: blobURL(sha256), sha256: sha256)
+        try commit(temporary, as: blob.sha256)
+        if let remote, try !remote.exists(Self.remoteKey(blob.sha256)) {
+            try remote.put(Self.remoteKey(blob.sha256), file: blobURL(blob.sha256), sha256: blob.sha256)
         }
-        return (sha256, bytes)
+        return blob
     }
 
     /// Renames a complete, hashed temporary file to its blob name (a blob already there wins).
@@ -71,14 +91,6 @@ public struct ArtifactStore: Sendable {
         let fetched = try Self.hash(of: temporary)
         guard fetched == sha256 else { throw GalleryError.io("the bucket's copy of blob \(sha256) hashes to \(fetched)") }
         try commit(temporary, as: sha256)
-    }
-
-    /// Stores `data` (an upload) the same way.
-    public func put(data: Data) throws -> (sha256: String, bytes: Int) {
-        let staged = root.appendingPathComponent("tmp").appendingPathComponent(UUID().uuidString + ".upload")
-        try data.write(to: staged)
-        defer { try? FileManager.default.removeItem(at: staged) }
-        return try put(staged)
     }
 
     /// Makes `folder/name` the blob `sha256` (a hard link, else a copy).

@@ -73,10 +73,19 @@ public struct DatasetInspection: Sendable {
     }
 }
 
-/// Sorted-key, indented JSON of a value.
+/// The API's JSON of a value, indented (responses, recipe files).
 func prettyJSON(_ value: some Encodable) throws -> Data {
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-    encoder.dateEncodingStrategy = .iso8601
+    let encoder = JSONEncoder.gallery
+    encoder.outputFormatting.insert(.prettyPrinted)
     return try encoder.encode(value)
+}
+
+extension JSONEncoder {
+    /// The API's encoding: sorted keys, ISO 8601 dates, on one line (server-sent events need that).
+    static var gallery: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }
 }

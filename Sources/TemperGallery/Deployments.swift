@@ -1,4 +1,5 @@
 import Foundation
+import TemperServe
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
@@ -19,7 +20,8 @@ public actor DeploymentManager {
 
     /// Deploys an output (or a base model alone) and waits until it answers `/health`.
     public func deploy(outputID: String?, modelID: String?) async throws -> DeploymentRecord {
-        let (model, output) = try resolve(outputID: outputID, modelID: modelID)
+        let origin = try gallery.startingPoint(outputID: outputID, modelID: modelID, ggufAdvice: "deploy the output it was compressed from")
+        let (model, output) = (origin.base, origin.output)
         if let output, output.kind == "adapter",
             var shared = try gallery.registry.deployments().first(where: { $0.modelID == model.id && $0.state == .running && Self.isAdapterServer($0, gallery) })
         {
@@ -54,28 +56,9 @@ public actor DeploymentManager {
     /// Starts again the deployments that were running when the gallery stopped (or died).
     public func restore() async {
         for record in (try? gallery.registry.deployments()) ?? [] where record.state == .running || record.state == .starting {
-            if let pid = record.pid, isLiveProcess(pid: pid_t(pid), tagged: Self.tag(record.id)) {
-                kill(pid_t(pid), SIGKILL)
-                while isLiveProcess(pid: pid_t(pid), tagged: Self.tag(record.id)) { usleep(20_000) }
-            }
+            if let pid = record.pid { killOrphan(pid: pid_t(pid), tagged: Self.tag(record.id)) }
             _ = try? await start(record)
         }
-    }
-
-    func resolve(outputID: String?, modelID: String?) throws -> (ModelRecord, OutputRecord?) {
-        if let outputID {
-            guard let output = try gallery.registry.output(outputID) else { throw GalleryError.notFound("output", outputID) }
-            guard output.kind != "gguf" else {
-                throw GalleryError.invalid("output \(outputID) is a GGUF file for llama.cpp or Ollama; deploy the output it was compressed from", field: "output")
-            }
-            guard let job = try gallery.registry.job(output.jobID), let model = try gallery.registry.model(job.modelID) else {
-                throw GalleryError.notFound("base model of output", outputID)
-            }
-            return (model, output)
-        }
-        guard let modelID else { throw GalleryError.invalid("give an output or a model to deploy", field: "output") }
-        guard let model = try gallery.registry.model(modelID) else { throw GalleryError.notFound("model", modelID) }
-        return (model, nil)
     }
 
     static func isAdapterServer(_ record: DeploymentRecord, _ gallery: Gallery) -> Bool {
@@ -100,9 +83,7 @@ public actor DeploymentManager {
         let folder = gallery.dataDirectory.appendingPathComponent("deployments").appendingPathComponent(record.id)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         let logURL = folder.appendingPathComponent("log.txt")
-        if !FileManager.default.fileExists(atPath: logURL.path) { _ = FileManager.default.createFile(atPath: logURL.path, contents: nil) }
-        guard let log = FileHandle(forWritingAtPath: logURL.path) else { throw GalleryError.io("cannot write \(logURL.path)") }
-        log.seekToEndOfFile()
+        let log = try appendingHandle(logURL)
         let process = Process(), output = Pipe()
         process.executableURL = executable
         process.arguments = try arguments(for: record)
@@ -119,19 +100,9 @@ public actor DeploymentManager {
         record.pid = Int(process.processIdentifier)
         try gallery.registry.save(record)
 
-        // Its one stdout line names the bound port.
-        let line = await Task.detached { () -> String in
-            var seen = Data()
-            while !seen.contains(UInt8(ascii: "\n")) {
-                let chunk = output.fileHandleForReading.availableData
-                if chunk.isEmpty { break }
-                seen += chunk
-            }
-            return String(decoding: seen, as: UTF8.self)
-        }.value
-        guard let range = line.range(of: "listening on "), let base = line[range.upperBound...].split(separator: "\n").first,
-            let port = Int(base.split(separator: ":").last ?? "")
-        else {
+        // Its one stdout line names the bound port (read off the actor's executor: it blocks).
+        let (base, _) = await Task.detached { TemperServer.readListeningURL(from: output.fileHandleForReading) }.value
+        guard let base, let port = URL(string: base)?.port else {
             process.waitUntilExit()
             processes[record.id] = nil
             record.state = .failed

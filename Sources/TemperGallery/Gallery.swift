@@ -254,6 +254,7 @@ public final class Gallery: Sendable {
     /// folder to load, and the adapter to apply for an adapter output). A GGUF output cannot be loaded.
     struct StartingPoint {
         var base: ModelRecord
+        var output: OutputRecord?
         var modelPath: String
         var adapterPath: String?
     }
@@ -262,7 +263,7 @@ public final class Gallery: Sendable {
         guard let outputID else {
             guard let modelID else { throw GalleryError.invalid("give a model or an output to start from", field: "model") }
             guard let model = try registry.model(modelID) else { throw GalleryError.notFound("model", modelID) }
-            return StartingPoint(base: model, modelPath: model.path, adapterPath: nil)
+            return StartingPoint(base: model, output: nil, modelPath: model.path, adapterPath: nil)
         }
         guard let output = try registry.output(outputID) else { throw GalleryError.notFound("output", outputID) }
         guard output.kind != "gguf" else {
@@ -272,8 +273,8 @@ public final class Gallery: Sendable {
             throw GalleryError.notFound("job of output", outputID)
         }
         return output.kind == "adapter"
-            ? StartingPoint(base: base, modelPath: base.path, adapterPath: output.path)
-            : StartingPoint(base: base, modelPath: output.path, adapterPath: nil)
+            ? StartingPoint(base: base, output: output, modelPath: base.path, adapterPath: output.path)
+            : StartingPoint(base: base, output: output, modelPath: output.path, adapterPath: nil)
     }
 
     /// Writes a job's recipe file and queues it.

@@ -1,4 +1,5 @@
 import Foundation
+import TemperCore
 
 /// The worker: claims queued jobs from the registry and runs each as its own `temper <method> --recipe`
 /// process (so a crash or out-of-memory of a job never takes the service down), at most `concurrency`
@@ -27,7 +28,7 @@ public actor JobRunner {
         let process: Process
         let started: ContinuousClock.Instant
         var interrupted = false
-        var lastSample: (time: ContinuousClock.Instant, cpuTicks: Int)?
+        var lastSample: (time: ContinuousClock.Instant, cpuTicks: Double)?
     }
 
     let gallery: Gallery
@@ -42,10 +43,7 @@ public actor JobRunner {
     /// Stops jobs a dead service left behind and queues them again; returns their ids.
     public func recover() throws -> [String] {
         for job in try gallery.registry.jobs() where job.state == .running {
-            if let pid = job.pid, isLiveProcess(pid: pid_t(pid), tagged: Self.tag(job.id)) {
-                kill(pid_t(pid), SIGKILL)
-                while isLiveProcess(pid: pid_t(pid), tagged: Self.tag(job.id)) { usleep(20_000) }
-            }
+            if let pid = job.pid { killOrphan(pid: pid_t(pid), tagged: Self.tag(job.id)) }
         }
         return try gallery.registry.requeueOrphanedJobs()
     }
@@ -96,10 +94,7 @@ public actor JobRunner {
 
     func start(_ job: JobRecord) throws -> RunningJob {
         let folder = gallery.jobFolder(job.id)
-        let log = folder.appendingPathComponent("log.txt")
-        if !FileManager.default.fileExists(atPath: log.path) { _ = FileManager.default.createFile(atPath: log.path, contents: nil) }
-        guard let handle = FileHandle(forWritingAtPath: log.path) else { throw GalleryError.io("cannot write \(log.path)") }
-        handle.seekToEndOfFile()
+        let handle = try appendingHandle(folder.appendingPathComponent("log.txt"))
         let checkpoints = folder.appendingPathComponent("run/checkpoints")
         let resume = ((try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path)) ?? []).contains { $0.hasPrefix("step-") }
         var arguments = [job.method.rawValue, "--recipe", folder.appendingPathComponent("recipe.json").path]
@@ -155,49 +150,22 @@ public actor JobRunner {
         let now = ContinuousClock.Instant.now
         if let last = entry.lastSample, now - last.time < .seconds(2) { return }
         let pid = entry.process.processIdentifier
-        guard let usage = Self.processUsage(pid: pid) else { return }
+        guard let ticks = ProcessUsage.cpuTicks(of: pid) else { return }
         if let last = entry.lastSample {
-            let seconds = Double((now - last.time).components.attoseconds) / 1e18 + Double((now - last.time).components.seconds)
-            let cores = Double(usage.cpuTicks - last.cpuTicks) / Double(sysconf(Int32(_SC_CLK_TCK))) / max(seconds, 1e-3)
-            let elapsed = now - entry.started
+            let cores = (ticks - last.cpuTicks) / ProcessUsage.ticksPerSecond / max(seconds(now - last.time), 1e-3)
+            let rssMB = Double(ProcessUsage.statusBytes("VmRSS", of: pid) ?? 0) / 1_048_576
             let line = String(
-                format: #"{"elapsed_seconds":%.1f,"cpu_cores":%.3f,"rss_mb":%.1f}"#,
-                Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18, cores, usage.rssMB) + "\n"
-            let url = gallery.jobFolder(entry.job.id).appendingPathComponent("resources.jsonl")
-            if let handle = FileHandle(forWritingAtPath: url.path) ?? {
-                _ = FileManager.default.createFile(atPath: url.path, contents: nil)
-                return FileHandle(forWritingAtPath: url.path)
-            }() {
-                handle.seekToEndOfFile()
+                format: #"{"elapsed_seconds":%.1f,"cpu_cores":%.3f,"rss_mb":%.1f}"#, seconds(now - entry.started), cores, rssMB) + "\n"
+            if let handle = try? appendingHandle(gallery.jobFolder(entry.job.id).appendingPathComponent("resources.jsonl")) {
                 handle.write(Data(line.utf8))
                 try? handle.close()
             }
         }
-        entry.lastSample = (now, usage.cpuTicks)
-    }
-
-    /// utime + stime (clock ticks) and VmRSS of a process, from /proc.
-    static func processUsage(pid: pid_t) -> (cpuTicks: Int, rssMB: Double)? {
-        guard let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
-            let close = stat.lastIndex(of: ")")
-        else { return nil }
-        let fields = stat[stat.index(after: close)...].split(separator: " ")
-        // After the command: state is field 3, utime 14 and stime 15 (1-based over the whole line).
-        guard fields.count > 13, let user = Int(fields[11]), let system = Int(fields[12]) else { return nil }
-        var rss = 0.0
-        if let status = try? String(contentsOfFile: "/proc/\(pid)/status", encoding: .utf8),
-            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") }),
-            let kilobytes = Double(line.split(separator: " ").dropFirst().first ?? "")
-        {
-            rss = kilobytes / 1024
-        }
-        return (user + system, rss)
+        entry.lastSample = (now, ticks)
     }
 
     /// The environment variable that marks a job's process, so a restarted gallery finds it.
     static func tag(_ id: String) -> (name: String, value: String) { ("TEMPER_GALLERY_JOB", id) }
-
-    public func runningJobIDs() -> [String] { Array(running.keys) }
 }
 
 /// The last non-empty line of a text file (a failed job's reason), at most 300 characters.
@@ -205,6 +173,25 @@ func lastLine(of url: URL) -> String {
     guard let text = try? String(contentsOf: url, encoding: .utf8) else { return "" }
     let line = text.split(whereSeparator: \.isNewline).last { !$0.trimmingCharacters(in: .whitespaces).isEmpty } ?? ""
     return String(line.prefix(300))
+}
+
+/// A file opened for appending, created if missing (job logs, resource samples).
+func appendingHandle(_ url: URL) throws -> FileHandle {
+    if !FileManager.default.fileExists(atPath: url.path) { _ = FileManager.default.createFile(atPath: url.path, contents: nil) }
+    guard let handle = FileHandle(forWritingAtPath: url.path) else { throw GalleryError.io("cannot write \(url.path)") }
+    handle.seekToEndOfFile()
+    return handle
+}
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) * 1e-18
+}
+
+/// Stops a process a dead gallery left behind (if `pid` is still that process) and waits until it is gone.
+func killOrphan(pid: pid_t, tagged: (name: String, value: String)) {
+    guard isLiveProcess(pid: pid, tagged: tagged) else { return }
+    kill(pid, SIGKILL)
+    while isLiveProcess(pid: pid, tagged: tagged) { usleep(20_000) }
 }
 
 /// Whether `pid` is alive (not a zombie) and its environment has `tagged` (a process the gallery

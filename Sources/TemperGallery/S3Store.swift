@@ -139,20 +139,30 @@ public struct S3Bucket: Sendable {
         for (name, value) in signer.sign(method: method, url: url, payloadSHA256: payload) {
             request.setValue(value, forHTTPHeaderField: name)
         }
-        let outcome = S3Outcome()
-        let done = DispatchSemaphore(value: 0)
-        URLSession.shared.dataTask(with: request) { data, response, error in
-            outcome.set(data ?? Data(), (response as? HTTPURLResponse)?.statusCode ?? 0, error)
-            done.signal()
-        }.resume()
-        done.wait()
-        let (data, status, error) = outcome.get()
-        if let error { throw GalleryError.io("S3 \(method) \(url.absoluteString): \(error.localizedDescription)") }
-        return (status, data)
+        do {
+            return try sendAndWait(request)
+        } catch {
+            throw GalleryError.io("S3 \(method) \(url.absoluteString): \(error.localizedDescription)")
+        }
     }
 }
 
-private final class S3Outcome: @unchecked Sendable {
+/// Sends a request and waits for the answer, for synchronous callers (the artifact store, CLI commands
+/// that talk to a gallery). Not for an async context's thread: it blocks until the session answers.
+public func sendAndWait(_ request: URLRequest) throws -> (status: Int, body: Data) {
+    let outcome = Outcome()
+    let done = DispatchSemaphore(value: 0)
+    URLSession.shared.dataTask(with: request) { data, response, error in
+        outcome.set(data ?? Data(), (response as? HTTPURLResponse)?.statusCode ?? 0, error)
+        done.signal()
+    }.resume()
+    done.wait()
+    let (data, status, error) = outcome.get()
+    if let error { throw error }
+    return (status, data)
+}
+
+private final class Outcome: @unchecked Sendable {
     // Safe: set once by the session's callback before the semaphore is signalled, read after the wait.
     private var value: (Data, Int, (any Error)?) = (Data(), 0, nil)
     func set(_ data: Data, _ status: Int, _ error: (any Error)?) { value = (data, status, error) }

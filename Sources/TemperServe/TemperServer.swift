@@ -69,6 +69,25 @@ public enum TemperServer {
         host.hasPrefix("[") && host.hasSuffix("]") ? String(host.dropFirst().dropLast()) : host
     }
 
+    /// The one line a server (`temper serve`, `temper gallery serve`) writes to standard output, once its
+    /// port is bound: `listening on http://HOST:PORT`.
+    public static func listeningLine(_ url: String) -> String { "listening on \(url)\n" }
+
+    /// Reads a child server's standard output up to its ``listeningLine(_:)``: the base URL, or nil when
+    /// the child closed its output (exited) first; `line` is what it wrote, for an error message.
+    public static func readListeningURL(from output: FileHandle) -> (url: String?, line: String) {
+        var seen = Data()
+        while !seen.contains(UInt8(ascii: "\n")) {
+            let chunk = output.availableData
+            if chunk.isEmpty { break }
+            seen += chunk
+        }
+        let line = String(decoding: seen, as: UTF8.self)
+        guard let range = line.range(of: "listening on ") else { return (nil, line) }
+        let url = line[range.upperBound...].prefix { $0 != "\n" }.trimmingCharacters(in: .whitespaces)
+        return (url.isEmpty ? nil : url, line)
+    }
+
     /// `http://host:port`, IPv6 literals in brackets.
     public static func url(host: String, port: Int) -> String {
         let host = bindHost(host)

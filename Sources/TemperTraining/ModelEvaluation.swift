@@ -136,17 +136,10 @@ public enum ModelEvaluation {
             log(String(format: "preference accuracy %.1f%% over %d pairs", accuracy * 100, pairs.count))
             return (pairs.count, EvaluationScores(metrics: ["preference_accuracy": accuracy], answers: []))
         case .accuracy, .answers:
-            let read = try PromptReader.read(data)
-            if let issue = read.issues.first { throw DataError.invalidRecords([issue]) }
             let encoder = PromptEncoder(
                 tokenizer: lm.tokenizer, chatTemplate: lm.chatTemplate, maxCompletionLength: spec.maxNewTokens,
                 contextLength: lm.network.configuration.maxPositionEmbeddings)
-            let prompts = try read.examples.prefix(spec.limit ?? .max).map { example -> TokenizedPrompt in
-                switch encoder.encode(example) {
-                case .success(let prompt): return prompt
-                case .failure(let reason): throw DataError.invalidRecords([DataIssue(example.source, reason)])
-                }
-            }
+            let prompts = Array(try encoder.prepare([data]).prompts.prefix(spec.limit ?? .max))
             let engine = InferenceEngine(model: lm)
             defer { engine.shutdownAndWait() }
             let finished = try engine.generate(all: prompts.map { EngineRequest(prompt: $0.ids, maxNewTokens: spec.maxNewTokens) })

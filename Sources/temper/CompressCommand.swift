@@ -23,8 +23,7 @@ struct CompressCommand: ParsableCommand {
     func run() throws {
         let spec: ModelCompression.Spec
         if let recipe {
-            guard let data = FileManager.default.contents(atPath: recipe) else { throw ValidationError("--recipe \(recipe) cannot be read") }
-            spec = try JSONDecoder().decode(ModelCompression.Spec.self, from: data)
+            spec = try decodeRecipeJSON(ModelCompression.Spec.self, at: recipe)
         } else {
             guard let model else { throw ValidationError("give --model (or --recipe)") }
             spec = ModelCompression.Spec(model: model, adapter: adapter, format: format, text: text)

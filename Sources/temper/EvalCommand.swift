@@ -29,14 +29,7 @@ struct EvalCommand: ParsableCommand {
     @Option(help: "Write the result as evaluation.json into this folder (the gallery's jobs).") var output: String?
 
     func spec() throws -> EvaluationSpec {
-        if let recipe {
-            guard let data = FileManager.default.contents(atPath: recipe) else { throw ValidationError("--recipe \(recipe) cannot be read") }
-            do {
-                return try JSONDecoder().decode(EvaluationSpec.self, from: data)
-            } catch {
-                throw ValidationError("\(recipe): \(error)")
-            }
-        }
+        if let recipe { return try decodeRecipeJSON(EvaluationSpec.self, at: recipe) }
         guard let model, let data, let kind else { throw ValidationError("give --model, --data and --kind (or --recipe)") }
         guard let parsed = EvaluationKind(rawValue: kind) else {
             throw ValidationError("--kind must be one of \(EvaluationKind.allCases.map(\.rawValue).joined(separator: ", ")), got '\(kind)'")
@@ -63,5 +56,16 @@ struct EvalCommand: ParsableCommand {
             try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
             try writeFileAtomically(data, to: folder.appendingPathComponent("evaluation.json"))
         }
+    }
+}
+
+/// A `--recipe` JSON file of a command whose recipe is not a training recipe (`eval`, `compress`);
+/// errors name the file.
+func decodeRecipeJSON<T: Decodable>(_ type: T.Type, at path: String) throws -> T {
+    guard let data = FileManager.default.contents(atPath: path) else { throw ValidationError("--recipe \(path) cannot be read") }
+    do {
+        return try JSONDecoder().decode(T.self, from: data)
+    } catch {
+        throw ValidationError("\(path): \(error)")
     }
 }

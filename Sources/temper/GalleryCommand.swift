@@ -4,6 +4,7 @@ import Foundation
 import FoundationNetworking
 #endif
 import TemperGallery
+import TemperServe
 
 struct GalleryCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -50,7 +51,7 @@ struct GalleryServeCommand: ParsableCommand {
             worker: .init(executable: executable, concurrency: concurrency, threadsPerJob: threadsPerJob))
         try ServeCommand.runBlocking {
             try await GalleryService.run(settings, onListening: { url in
-                FileHandle.standardOutput.write(Data("listening on \(url)\n".utf8))
+                FileHandle.standardOutput.write(Data(TemperServer.listeningLine(url).utf8))
             }, log: { log($0) })
         }
         log("gallery stopped")
@@ -108,28 +109,18 @@ struct GalleryClientOptions: ParsableArguments {
         if let token = token ?? ProcessInfo.processInfo.environment["TEMPER_GALLERY_TOKEN"] {
             request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization")
         }
-        let reply = Reply()
-        let done = DispatchSemaphore(value: 0)
-        URLSession.shared.dataTask(with: request) { data, response, error in
-            reply.set(data, (response as? HTTPURLResponse)?.statusCode, error)
-            done.signal()
-        }.resume()
-        done.wait()
-        let (data, status, error) = reply.get()
-        if let error { throw ValidationError("cannot reach the gallery at \(gallery): \(error.localizedDescription)") }
-        let object = data.flatMap { try? JSONSerialization.jsonObject(with: $0) } as? [String: Any] ?? [:]
-        guard let status, (200..<300).contains(status) else {
-            let message = (object["error"] as? [String: Any])?["message"] as? String ?? "status \(status ?? 0)"
+        let status: Int, data: Data
+        do {
+            (status, data) = try sendAndWait(request)
+        } catch {
+            throw ValidationError("cannot reach the gallery at \(gallery): \(error.localizedDescription)")
+        }
+        let object = (try? JSONSerialization.jsonObject(with: data)) as? [String: Any] ?? [:]
+        guard (200..<300).contains(status) else {
+            let message = (object["error"] as? [String: Any])?["message"] as? String ?? "status \(status)"
             throw ValidationError("the gallery refused: \(message)")
         }
         return object
-    }
-
-    private final class Reply: @unchecked Sendable {
-        // Safe: written once by the session's callback before the semaphore is signalled, read after.
-        private var value: (Data?, Int?, (any Error)?) = (nil, nil, nil)
-        func set(_ data: Data?, _ status: Int?, _ error: (any Error)?) { value = (data, status, error) }
-        func get() -> (Data?, Int?, (any Error)?) { value }
     }
 }
 

@@ -87,7 +87,7 @@ struct ServeCommand: ParsableCommand {
         log("serving \(modelName) (context \(engine.contextLength) tokens)\(keys.isEmpty ? "" : ", API keys required")")
         try Self.runBlocking {
             try await TemperServer.run(engine: engine, configuration: configuration) { host, port in
-                FileHandle.standardOutput.write(Data("listening on \(TemperServer.url(host: host, port: port))\n".utf8))
+                FileHandle.standardOutput.write(Data(TemperServer.listeningLine(TemperServer.url(host: host, port: port)).utf8))
             }
         }
         log("server stopped")
