@@ -53,9 +53,9 @@ public actor DeploymentManager {
         for id in processes.keys { stopProcess(id) }
     }
 
-    /// Starts again the deployments that were running when the gallery stopped (or died).
+    /// Starts again the deployments that were running when their gallery stopped (or died).
     public func restore() async {
-        for record in (try? gallery.registry.deployments()) ?? [] where record.state == .running || record.state == .starting {
+        for record in (try? gallery.registry.orphanedDeployments()) ?? [] {
             if let pid = record.pid { killOrphan(pid: pid_t(pid), tagged: Self.tag(record.id)) }
             _ = try? await start(record)
         }
@@ -98,6 +98,7 @@ public actor DeploymentManager {
         processes[record.id] = process
         record.state = .starting
         record.pid = Int(process.processIdentifier)
+        record.workerKey = Int(gallery.registry.workerKey)
         try gallery.registry.save(record)
 
         // Its one stdout line names the bound port (read off the actor's executor: it blocks).

@@ -15,14 +15,17 @@ public final class Gallery: Sendable {
     public let store: ArtifactStore
 
     /// `store`: nil keeps artifacts in the data folder only; `s3://BUCKET?endpoint=…` also keeps them in
-    /// that bucket (created if missing).
-    public init(dataDirectory: URL, store: String? = nil) throws {
+    /// that bucket (created if missing). `database`: nil keeps the registry in `registry.sqlite`;
+    /// `postgres://USER@HOST:PORT/DATABASE` puts it on a PostgreSQL server that several galleries share.
+    public init(dataDirectory: URL, store: String? = nil, database: String? = nil) throws {
         self.dataDirectory = dataDirectory.standardizedFileURL
         for folder in ["models", "outputs", "datasets", "jobs"] {
             try FileManager.default.createDirectory(
                 at: self.dataDirectory.appendingPathComponent(folder), withIntermediateDirectories: true)
         }
-        registry = try Registry(path: self.dataDirectory.appendingPathComponent("registry.sqlite").path)
+        registry = try Registry(
+            database: database.map { try PostgresDatabase(url: $0) }
+                ?? SQLiteDatabase(path: self.dataDirectory.appendingPathComponent("registry.sqlite").path))
         let bucket = try store.map { try S3Bucket(storeURL: $0) }
         try bucket?.create()
         self.store = try ArtifactStore(root: self.dataDirectory.appendingPathComponent("artifacts"), remote: bucket)

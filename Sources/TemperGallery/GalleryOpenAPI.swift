@@ -1438,6 +1438,12 @@ enum GalleryOpenAPI {
                   },
                   "cancelRequested": {
                     "type": "boolean"
+                  },
+                  "workerKey": {
+                    "type": "integer",
+                    "format": "int64",
+                    "nullable": true,
+                    "description": "The gallery worker process running it, while it runs (several may share a PostgreSQL registry)."
                   }
                 }
               },
@@ -1608,6 +1614,12 @@ enum GalleryOpenAPI {
                     "type": "string",
                     "nullable": true,
                     "description": "Why a failed deployment did not start."
+                  },
+                  "workerKey": {
+                    "type": "integer",
+                    "format": "int64",
+                    "nullable": true,
+                    "description": "The gallery worker process that serves it."
                   }
                 }
               },

@@ -10,13 +10,20 @@ public enum GalleryService {
         public var dataDirectory: URL
         /// `s3://BUCKET?endpoint=…` for artifacts in an S3-compatible bucket too.
         public var store: String?
+        /// `postgres://USER@HOST:PORT/DATABASE` for a registry shared by several galleries; nil: SQLite in
+        /// the data folder.
+        public var database: String?
         public var host: String
         public var port: Int
         public var worker: JobRunner.Settings
 
-        public init(dataDirectory: URL, store: String? = nil, host: String = "127.0.0.1", port: Int = 8080, worker: JobRunner.Settings) {
+        public init(
+            dataDirectory: URL, store: String? = nil, database: String? = nil, host: String = "127.0.0.1", port: Int = 8080,
+            worker: JobRunner.Settings
+        ) {
             self.dataDirectory = dataDirectory
             self.store = store
+            self.database = database
             self.host = host
             self.port = port
             self.worker = worker
@@ -28,9 +35,10 @@ public enum GalleryService {
         _ settings: Settings, onListening: @escaping @Sendable (_ url: String) -> Void,
         log: @escaping @Sendable (String) -> Void
     ) async throws {
-        let gallery = try Gallery(dataDirectory: settings.dataDirectory, store: settings.store)
-        let lock = try lockDataDirectory(gallery.dataDirectory)
-        defer { close(lock) }
+        let gallery = try Gallery(dataDirectory: settings.dataDirectory, store: settings.store, database: settings.database)
+        // SQLite has one worker per data folder; galleries sharing PostgreSQL may share the folder too.
+        let lock = settings.database == nil ? try lockDataDirectory(gallery.dataDirectory) : nil
+        defer { lock.map { _ = close($0) } }
         let requireTokens = !ServeSecurity.isLoopback(host: settings.host)
         if requireTokens, try gallery.registry.tokenCount() == 0 {
             throw GalleryError(
@@ -70,8 +78,8 @@ public enum GalleryService {
     }
 
     /// A new bearer token for the gallery at `dataDirectory`: printed once, stored hashed.
-    public static func createToken(dataDirectory: URL, name: String) throws -> String {
-        let gallery = try Gallery(dataDirectory: dataDirectory)
+    public static func createToken(dataDirectory: URL, database: String? = nil, name: String) throws -> String {
+        let gallery = try Gallery(dataDirectory: dataDirectory, database: database)
         var bytes = [UInt8](repeating: 0, count: 32)
         var generator = SystemRandomNumberGenerator()
         for index in bytes.indices { bytes[index] = generator.next() }

@@ -14,12 +14,18 @@ public actor JobRunner {
         /// CPU threads per job (TEMPER_KERNEL_THREADS, OPENBLAS_NUM_THREADS); nil leaves the defaults.
         public var threadsPerJob: Int?
         public var pollInterval: Duration
+        /// How often to look for jobs of workers that died (other machines sharing the registry).
+        public var recoveryInterval: Duration
 
-        public init(executable: URL, concurrency: Int = 1, threadsPerJob: Int? = nil, pollInterval: Duration = .milliseconds(500)) {
+        public init(
+            executable: URL, concurrency: Int = 1, threadsPerJob: Int? = nil, pollInterval: Duration = .milliseconds(500),
+            recoveryInterval: Duration = .seconds(10)
+        ) {
             self.executable = executable
             self.concurrency = concurrency
             self.threadsPerJob = threadsPerJob
             self.pollInterval = pollInterval
+            self.recoveryInterval = recoveryInterval
         }
     }
 
@@ -40,19 +46,27 @@ public actor JobRunner {
         self.settings = settings
     }
 
-    /// Stops jobs a dead service left behind and queues them again; returns their ids.
+    /// Stops jobs a dead worker left behind and queues them again; returns their ids. Run at start,
+    /// and now and then after, for workers on other machines sharing a PostgreSQL registry.
     public func recover() throws -> [String] {
-        for job in try gallery.registry.jobs() where job.state == .running {
+        let orphans = try gallery.registry.orphanedJobs()
+        for job in orphans {
             if let pid = job.pid { killOrphan(pid: pid_t(pid), tagged: Self.tag(job.id)) }
         }
-        return try gallery.registry.requeueOrphanedJobs()
+        return try gallery.registry.requeue(orphans)
     }
 
     /// Runs until the task is cancelled; then interrupts the running jobs (they checkpoint) and waits
     /// for them, leaving them queued to resume when the service starts again.
     public func run() async {
+        var lastRecovery = ContinuousClock.now
         while !Task.isCancelled {
             do {
+                if ContinuousClock.now - lastRecovery > settings.recoveryInterval {
+                    lastRecovery = .now
+                    let resumed = try recover()
+                    if !resumed.isEmpty { FileHandle.standardError.write(Data("gallery worker: queued again the jobs of a worker that is gone: \(resumed.joined(separator: ", "))\n".utf8)) }
+                }
                 try poll()
             } catch {
                 FileHandle.standardError.write(Data("gallery worker: \(error)\n".utf8))

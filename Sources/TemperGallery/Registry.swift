@@ -1,133 +1,97 @@
 import Foundation
-import GRDB
 
-/// The gallery's registry: base models, datasets, jobs, outputs, tokens and the lineage edges between
-/// them, in SQLite (WAL) through GRDB, with versioned migrations. Every write is one transaction, so a
-/// crash leaves each row either written whole or not at all.
+/// The gallery's registry: base models, datasets, jobs, outputs, deployments, tokens and the lineage
+/// edges between them, in SQLite (WAL) in the data folder or on a PostgreSQL server, with versioned
+/// migrations. The SQL is written once for both. Every write is one transaction, so a crash leaves each
+/// row either written whole or not at all.
+///
+/// Each registry is one worker, named by a random `workerKey` that it stamps on the jobs and
+/// deployments it runs; a running job whose worker is no longer alive is an orphan, queued again.
 public final class Registry: Sendable {
-    let database: DatabasePool
+    public let database: any SQLDatabase
+    public let workerKey: Int32
 
-    /// Opens (creating if needed) the registry at `path` and brings its schema up to date.
-    public init(path: String) throws {
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(10)
-        database = try DatabasePool(path: path, configuration: configuration)
-        try Self.migrator.migrate(database)
+    /// Opens (creating if needed) the SQLite registry at `path` and brings its schema up to date.
+    public convenience init(path: String) throws {
+        try self.init(database: SQLiteDatabase(path: path))
     }
 
-    static var migrator: DatabaseMigrator {
-        var migrator = DatabaseMigrator()
-        migrator.registerMigration("v1") { db in
-            try db.create(table: "model") { t in
-                t.primaryKey("id", .text)
-                t.column("name", .text).notNull()
-                t.column("path", .text).notNull()
-                t.column("architecture", .text).notNull()
-                t.column("parameters", .integer).notNull()
-                t.column("contextLength", .integer).notNull()
-                t.column("license", .text)
-                t.column("createdAt", .datetime).notNull()
-            }
-            try db.create(table: "dataset") { t in
-                t.primaryKey("id", .text)
-                t.column("name", .text).notNull()
-                t.column("format", .text).notNull()
-                t.column("rows", .integer).notNull()
-                t.column("sha256", .text).notNull()
-                t.column("bytes", .integer).notNull()
-                t.column("path", .text).notNull()
-                t.column("statistics", .text).notNull()
-                t.column("createdAt", .datetime).notNull()
-            }
-            try db.create(table: "job") { t in
-                t.primaryKey("id", .text)
-                t.column("method", .text).notNull()
-                t.column("modelID", .text).notNull().references("model")
-                t.column("datasetID", .text).notNull().references("dataset")
-                t.column("parentOutputID", .text)
-                t.column("recipe", .text).notNull()
-                t.column("state", .text).notNull().indexed()
-                t.column("createdAt", .datetime).notNull()
-                t.column("startedAt", .datetime)
-                t.column("finishedAt", .datetime)
-                t.column("exitReason", .text)
-                t.column("pid", .integer)
-                t.column("attempts", .integer).notNull().defaults(to: 0)
-                t.column("cancelRequested", .boolean).notNull().defaults(to: false)
-            }
-            try db.create(table: "output") { t in
-                t.primaryKey("id", .text)
-                t.column("jobID", .text).notNull().references("job")
-                t.column("kind", .text).notNull()
-                t.column("path", .text).notNull()
-                t.column("sha256", .text).notNull()
-                t.column("bytes", .integer).notNull()
-                t.column("createdAt", .datetime).notNull()
-            }
+    public init(database: any SQLDatabase) throws {
+        self.database = database
+        workerKey = Int32.random(in: 1...Int32.max)
+        try Self.migrate(database)
+        try database.holdWorkerLock(workerKey)
+    }
+
+    /// The schema, one step per version; each applied in its own transaction and recorded in
+    /// `schemaMigration`, so a registry of any earlier version is brought up to date. Types are those
+    /// SQLite and PostgreSQL both take: TEXT, BIGINT, DOUBLE PRECISION (dates: seconds since 1970),
+    /// BOOLEAN.
+    static let migrations: [(id: String, statements: [String])] = [
+        ("v1", [
+            #"CREATE TABLE "model" ("id" TEXT PRIMARY KEY, "name" TEXT NOT NULL, "path" TEXT NOT NULL, "architecture" TEXT NOT NULL, "parameters" BIGINT NOT NULL, "contextLength" BIGINT NOT NULL, "license" TEXT, "createdAt" DOUBLE PRECISION NOT NULL)"#,
+            #"CREATE TABLE "dataset" ("id" TEXT PRIMARY KEY, "name" TEXT NOT NULL, "format" TEXT NOT NULL, "rows" BIGINT NOT NULL, "sha256" TEXT NOT NULL, "bytes" BIGINT NOT NULL, "path" TEXT NOT NULL, "statistics" TEXT NOT NULL, "createdAt" DOUBLE PRECISION NOT NULL)"#,
+            #"CREATE TABLE "job" ("id" TEXT PRIMARY KEY, "method" TEXT NOT NULL, "modelID" TEXT NOT NULL REFERENCES "model"("id"), "datasetID" TEXT NOT NULL REFERENCES "dataset"("id"), "parentOutputID" TEXT, "recipe" TEXT NOT NULL, "state" TEXT NOT NULL, "createdAt" DOUBLE PRECISION NOT NULL, "startedAt" DOUBLE PRECISION, "finishedAt" DOUBLE PRECISION, "exitReason" TEXT, "pid" BIGINT, "attempts" BIGINT NOT NULL DEFAULT 0, "cancelRequested" BOOLEAN NOT NULL DEFAULT FALSE, "workerKey" BIGINT)"#,
+            #"CREATE INDEX "job_state" ON "job"("state", "createdAt")"#,
+            #"CREATE TABLE "output" ("id" TEXT PRIMARY KEY, "jobID" TEXT NOT NULL REFERENCES "job"("id"), "kind" TEXT NOT NULL, "path" TEXT NOT NULL, "sha256" TEXT NOT NULL, "bytes" BIGINT NOT NULL, "createdAt" DOUBLE PRECISION NOT NULL)"#,
+            #"CREATE INDEX "output_job" ON "output"("jobID")"#,
             // The files of a model or an output, each a blob of the artifact store.
-            try db.create(table: "artifactFile") { t in
-                t.column("ownerID", .text).notNull().indexed()
-                t.column("name", .text).notNull()
-                t.column("sha256", .text).notNull()
-                t.column("bytes", .integer).notNull()
-                t.primaryKey(["ownerID", "name"])
+            #"CREATE TABLE "artifactFile" ("ownerID" TEXT NOT NULL, "name" TEXT NOT NULL, "sha256" TEXT NOT NULL, "bytes" BIGINT NOT NULL, PRIMARY KEY ("ownerID", "name"))"#,
+            #"CREATE TABLE "lineage" ("fromID" TEXT NOT NULL, "toID" TEXT NOT NULL, "relation" TEXT NOT NULL, PRIMARY KEY ("fromID", "toID"))"#,
+            #"CREATE INDEX "lineage_to" ON "lineage"("toID")"#,
+            #"CREATE TABLE "token" ("id" TEXT PRIMARY KEY, "name" TEXT NOT NULL, "sha256" TEXT NOT NULL UNIQUE, "createdAt" DOUBLE PRECISION NOT NULL)"#,
+            #"CREATE TABLE "deployment" ("id" TEXT PRIMARY KEY, "modelID" TEXT NOT NULL REFERENCES "model"("id"), "outputIDs" TEXT NOT NULL, "url" TEXT, "state" TEXT NOT NULL, "createdAt" DOUBLE PRECISION NOT NULL, "pid" BIGINT, "port" BIGINT, "exitReason" TEXT, "workerKey" BIGINT)"#,
+        ]),
+    ]
+
+    static func migrate(_ database: any SQLDatabase) throws {
+        try database.write { db in
+            // Several PostgreSQL workers may start at once: one migrates, the others wait for it.
+            try database.lockForMigration.map { try db.execute($0) }
+            if try !db.rows(database.tableExistsSQL, [.text("grdb_migrations")]).isEmpty,
+                try db.rows(database.tableExistsSQL, [.text("schemaMigration")]).isEmpty
+            {
+                throw GalleryError(
+                    status: 0, "\(database.location) is a registry of an earlier Temper (its GRDB schema); move it aside to start a new one")
             }
-            try db.create(table: "lineage") { t in
-                t.column("fromID", .text).notNull().indexed()
-                t.column("toID", .text).notNull().indexed()
-                t.column("relation", .text).notNull()
-                t.primaryKey(["fromID", "toID"])
-            }
-            try db.create(table: "token") { t in
-                t.primaryKey("id", .text)
-                t.column("name", .text).notNull()
-                t.column("sha256", .text).notNull().unique()
-                t.column("createdAt", .datetime).notNull()
-            }
-        }
-        migrator.registerMigration("v2-deployments") { db in
-            try db.create(table: "deployment") { t in
-                t.primaryKey("id", .text)
-                t.column("modelID", .text).notNull().references("model")
-                t.column("outputIDs", .text).notNull()
-                t.column("url", .text)
-                t.column("state", .text).notNull().indexed()
-                t.column("createdAt", .datetime).notNull()
-                t.column("pid", .integer)
-                t.column("port", .integer)
-                t.column("exitReason", .text)
+            try db.execute(#"CREATE TABLE IF NOT EXISTS "schemaMigration" ("id" TEXT PRIMARY KEY, "appliedAt" DOUBLE PRECISION NOT NULL)"#)
+            let applied = Set(try db.rows(#"SELECT "id" FROM "schemaMigration""#, []).compactMap { row -> String? in
+                if case .text(let id)? = row["id"] { id } else { nil }
+            })
+            for migration in migrations where !applied.contains(migration.id) {
+                for statement in migration.statements { try db.execute(statement) }
+                try db.execute(#"INSERT INTO "schemaMigration" ("id", "appliedAt") VALUES (?, ?)"#, [.text(migration.id), .real(Date().timeIntervalSince1970)])
             }
         }
-        return migrator
     }
 
     // MARK: Writes and reads
 
     public func insert(_ model: ModelRecord, files: [ArtifactFile]) throws {
         try database.write { db in
-            try model.insert(db)
-            for file in files { try file.insert(db) }
+            try db.insert(model, into: "model")
+            for file in files { try db.insert(file, into: "artifactFile") }
         }
     }
 
     public func insert(_ dataset: DatasetRecord) throws {
-        try database.write { db in try dataset.insert(db) }
+        try database.write { db in try db.insert(dataset, into: "dataset") }
     }
 
     /// Queues a job and records where it comes from (its model, dataset and, for a follow-up job, the
     /// output it starts from).
     public func insert(_ job: JobRecord) throws {
         try database.write { db in
-            try job.insert(db)
-            try LineageEdge(fromID: job.modelID, toID: job.id, relation: "base_model").insert(db)
-            try LineageEdge(fromID: job.datasetID, toID: job.id, relation: "dataset").insert(db)
+            try db.insert(job, into: "job")
+            try db.insert(LineageEdge(fromID: job.modelID, toID: job.id, relation: "base_model"), into: "lineage")
+            try db.insert(LineageEdge(fromID: job.datasetID, toID: job.id, relation: "dataset"), into: "lineage")
             if let parent = job.parentOutputID {
                 let relation = switch job.method {
                 case .eval: "evaluated_by"
                 case .compress: "compressed_by"
                 default: "starts_from"
                 }
-                try LineageEdge(fromID: parent, toID: job.id, relation: relation).insert(db)
+                try db.insert(LineageEdge(fromID: parent, toID: job.id, relation: relation), into: "lineage")
             }
         }
     }
@@ -135,56 +99,45 @@ public final class Registry: Sendable {
     /// Marks the job succeeded and registers its output, in one transaction.
     public func succeed(jobID: String, output: OutputRecord, files: [ArtifactFile]) throws {
         try database.write { db in
-            try output.insert(db)
-            for file in files { try file.insert(db) }
-            try LineageEdge(fromID: jobID, toID: output.id, relation: "produced").insert(db)
+            try db.insert(output, into: "output")
+            for file in files { try db.insert(file, into: "artifactFile") }
+            try db.insert(LineageEdge(fromID: jobID, toID: output.id, relation: "produced"), into: "lineage")
             try db.execute(
-                sql: "UPDATE job SET state = ?, finishedAt = ?, pid = NULL, exitReason = NULL WHERE id = ?",
-                arguments: [JobState.succeeded.rawValue, Date(), jobID])
+                #"UPDATE "job" SET "state" = ?, "finishedAt" = ?, "pid" = NULL, "workerKey" = NULL, "exitReason" = NULL WHERE "id" = ?"#,
+                [.text(JobState.succeeded.rawValue), .real(Date().timeIntervalSince1970), .text(jobID)])
         }
     }
 
-    public func models() throws -> [ModelRecord] {
-        try database.read { db in try ModelRecord.order(Column("createdAt")).fetchAll(db) }
+    func all<Record: Decodable>(_ type: Record.Type, _ sql: String, _ arguments: [SQLValue] = []) throws -> [Record] {
+        try database.read { db in try db.fetch(type, sql, arguments) }
     }
-    public func model(_ id: String) throws -> ModelRecord? {
-        try database.read { db in try ModelRecord.fetchOne(db, key: id) }
+    func one<Record: Decodable>(_ type: Record.Type, _ sql: String, _ arguments: [SQLValue] = []) throws -> Record? {
+        try database.read { db in try db.fetchOne(type, sql, arguments) }
     }
-    public func datasets() throws -> [DatasetRecord] {
-        try database.read { db in try DatasetRecord.order(Column("createdAt")).fetchAll(db) }
-    }
-    public func dataset(_ id: String) throws -> DatasetRecord? {
-        try database.read { db in try DatasetRecord.fetchOne(db, key: id) }
-    }
-    public func jobs() throws -> [JobRecord] {
-        try database.read { db in try JobRecord.order(Column("createdAt").desc).fetchAll(db) }
-    }
-    public func job(_ id: String) throws -> JobRecord? {
-        try database.read { db in try JobRecord.fetchOne(db, key: id) }
-    }
-    public func outputs() throws -> [OutputRecord] {
-        try database.read { db in try OutputRecord.order(Column("createdAt")).fetchAll(db) }
-    }
-    public func output(_ id: String) throws -> OutputRecord? {
-        try database.read { db in try OutputRecord.fetchOne(db, key: id) }
-    }
+
+    public func models() throws -> [ModelRecord] { try all(ModelRecord.self, #"SELECT * FROM "model" ORDER BY "createdAt", "id""#) }
+    public func model(_ id: String) throws -> ModelRecord? { try one(ModelRecord.self, #"SELECT * FROM "model" WHERE "id" = ?"#, [.text(id)]) }
+    public func datasets() throws -> [DatasetRecord] { try all(DatasetRecord.self, #"SELECT * FROM "dataset" ORDER BY "createdAt", "id""#) }
+    public func dataset(_ id: String) throws -> DatasetRecord? { try one(DatasetRecord.self, #"SELECT * FROM "dataset" WHERE "id" = ?"#, [.text(id)]) }
+    public func jobs() throws -> [JobRecord] { try all(JobRecord.self, #"SELECT * FROM "job" ORDER BY "createdAt" DESC, "id" DESC"#) }
+    public func job(_ id: String) throws -> JobRecord? { try one(JobRecord.self, #"SELECT * FROM "job" WHERE "id" = ?"#, [.text(id)]) }
+    public func outputs() throws -> [OutputRecord] { try all(OutputRecord.self, #"SELECT * FROM "output" ORDER BY "createdAt", "id""#) }
+    public func output(_ id: String) throws -> OutputRecord? { try one(OutputRecord.self, #"SELECT * FROM "output" WHERE "id" = ?"#, [.text(id)]) }
     public func output(ofJob jobID: String) throws -> OutputRecord? {
-        try database.read { db in try OutputRecord.filter(Column("jobID") == jobID).fetchOne(db) }
+        try one(OutputRecord.self, #"SELECT * FROM "output" WHERE "jobID" = ?"#, [.text(jobID)])
     }
     public func files(of ownerID: String) throws -> [ArtifactFile] {
-        try database.read { db in try ArtifactFile.filter(Column("ownerID") == ownerID).order(Column("name")).fetchAll(db) }
+        try all(ArtifactFile.self, #"SELECT * FROM "artifactFile" WHERE "ownerID" = ? ORDER BY "name""#, [.text(ownerID)])
     }
     /// Every file the registry knows, for checking the store against it.
-    public func allFiles() throws -> [ArtifactFile] {
-        try database.read { db in try ArtifactFile.fetchAll(db) }
-    }
+    public func allFiles() throws -> [ArtifactFile] { try all(ArtifactFile.self, #"SELECT * FROM "artifactFile" ORDER BY "ownerID", "name""#) }
 
     /// The edges that lead to `id`, transitively: everything it was made from.
     public func ancestry(of id: String) throws -> [LineageEdge] {
         try database.read { db in
             var edges: [LineageEdge] = [], frontier = [id], seen: Set<String> = [id]
             while let next = frontier.popLast() {
-                for edge in try LineageEdge.filter(Column("toID") == next).order(Column("relation")).fetchAll(db) {
+                for edge in try db.fetch(LineageEdge.self, #"SELECT * FROM "lineage" WHERE "toID" = ? ORDER BY "relation", "fromID""#, [.text(next)]) {
                     edges.append(edge)
                     if seen.insert(edge.fromID).inserted { frontier.append(edge.fromID) }
                 }
@@ -195,38 +148,43 @@ public final class Registry: Sendable {
 
     /// The edges that start at `id`: what was made from it.
     public func descendants(of id: String) throws -> [LineageEdge] {
-        try database.read { db in try LineageEdge.filter(Column("fromID") == id).fetchAll(db) }
+        try all(LineageEdge.self, #"SELECT * FROM "lineage" WHERE "fromID" = ? ORDER BY "toID""#, [.text(id)])
     }
 
     // MARK: The job queue
 
     /// Claims the oldest queued job for this worker: marks it running (one more attempt) in the same
-    /// transaction that found it, so two claims never get the same job.
+    /// transaction that found it. On PostgreSQL the row stays locked until then and other workers skip
+    /// it, so two claims never get the same job.
     public func claimNextJob() throws -> JobRecord? {
         try database.write { db in
-            guard var job = try JobRecord.filter(Column("state") == JobState.queued.rawValue)
-                .order(Column("createdAt"), Column("id")).fetchOne(db)
+            guard var job = try db.fetchOne(
+                JobRecord.self, #"SELECT * FROM "job" WHERE "state" = ? ORDER BY "createdAt", "id" LIMIT 1"# + database.lockForClaim,
+                [.text(JobState.queued.rawValue)])
             else { return nil }
             job.state = .running
             job.startedAt = job.startedAt ?? Date()
             job.attempts += 1
-            try job.update(db)
+            job.workerKey = Int(workerKey)
+            try db.execute(
+                #"UPDATE "job" SET "state" = ?, "startedAt" = ?, "attempts" = ?, "workerKey" = ? WHERE "id" = ?"#,
+                [.text(job.state.rawValue), .real(job.startedAt!.timeIntervalSince1970), .integer(job.attempts), .integer(Int(workerKey)), .text(job.id)])
             return job
         }
     }
 
     public func setPID(_ pid: Int32?, jobID: String) throws {
         try database.write { db in
-            try db.execute(sql: "UPDATE job SET pid = ? WHERE id = ?", arguments: [pid.map { Int($0) }, jobID])
+            try db.execute(#"UPDATE "job" SET "pid" = ? WHERE "id" = ?"#, [pid.map { .integer(Int($0)) } ?? .null, .text(jobID)])
         }
     }
 
-    /// Ends a job that did not succeed (failed or cancelled).
+    /// Ends a job's run: failed or cancelled, or queued again (the service is stopping).
     public func finish(jobID: String, state: JobState, reason: String?) throws {
         try database.write { db in
             try db.execute(
-                sql: "UPDATE job SET state = ?, finishedAt = ?, pid = NULL, exitReason = ? WHERE id = ?",
-                arguments: [state.rawValue, Date(), reason, jobID])
+                #"UPDATE "job" SET "state" = ?, "finishedAt" = ?, "pid" = NULL, "workerKey" = NULL, "exitReason" = ? WHERE "id" = ?"#,
+                [.text(state.rawValue), .real(Date().timeIntervalSince1970), reason.map { .text($0) } ?? .null, .text(jobID)])
         }
     }
 
@@ -234,67 +192,86 @@ public final class Registry: Sendable {
     /// worker interrupts the process (which checkpoints) and records it cancelled. Returns the job.
     public func requestCancel(jobID: String) throws -> JobRecord? {
         try database.write { db in
-            guard var job = try JobRecord.fetchOne(db, key: jobID) else { return nil }
-            switch job.state {
-            case .queued:
-                job.state = .cancelled
-                job.finishedAt = Date()
-                job.exitReason = "cancelled before it started"
-            case .running:
-                job.cancelRequested = true
-            default:
-                break
-            }
-            try job.update(db)
-            return job
+            try db.execute(
+                #"UPDATE "job" SET "state" = ?, "finishedAt" = ?, "exitReason" = ? WHERE "id" = ? AND "state" = ?"#,
+                [.text(JobState.cancelled.rawValue), .real(Date().timeIntervalSince1970), .text("cancelled before it started"), .text(jobID),
+                 .text(JobState.queued.rawValue)])
+            try db.execute(
+                #"UPDATE "job" SET "cancelRequested" = ? WHERE "id" = ? AND "state" = ?"#,
+                [.bool(true), .text(jobID), .text(JobState.running.rawValue)])
+            return try db.fetchOne(JobRecord.self, #"SELECT * FROM "job" WHERE "id" = ?"#, [.text(jobID)])
         }
     }
 
-    /// Jobs left running by a worker that is gone (the service crashed or was killed): queued again,
-    /// to resume from their last checkpoint. Returns their ids.
-    public func requeueOrphanedJobs() throws -> [String] {
+    /// Running jobs whose worker is gone (its service crashed or was killed, here or on another
+    /// machine sharing the database).
+    public func orphanedJobs() throws -> [JobRecord] {
+        let live = try database.liveWorkerKeys(own: workerKey)
+        return try all(JobRecord.self, #"SELECT * FROM "job" WHERE "state" = ? ORDER BY "createdAt", "id""#, [.text(JobState.running.rawValue)])
+            .filter { job in job.workerKey.map { !live.contains(Int32(truncatingIfNeeded: $0)) } ?? true }
+    }
+
+    /// Queues orphaned jobs again, to resume from their last checkpoint (a job whose cancel was asked
+    /// for is recorded cancelled instead). A job another worker took over meanwhile is left alone.
+    /// Returns the ids queued.
+    public func requeue(_ orphans: [JobRecord]) throws -> [String] {
         try database.write { db in
-            let orphans = try JobRecord.filter(Column("state") == JobState.running.rawValue).fetchAll(db)
-            for var job in orphans {
-                job.state = job.cancelRequested ? .cancelled : .queued
-                job.pid = nil
-                if job.cancelRequested { job.finishedAt = Date(); job.exitReason = "cancelled" }
-                try job.update(db)
+            var queued: [String] = []
+            for job in orphans {
+                let state: JobState = job.cancelRequested ? .cancelled : .queued
+                let updated = try db.rows(
+                    #"UPDATE "job" SET "state" = ?, "pid" = NULL, "workerKey" = NULL, "finishedAt" = ?, "exitReason" = ? "#
+                        + #"WHERE "id" = ? AND "state" = ? AND COALESCE("workerKey", 0) = ? RETURNING "id""#,
+                    [.text(state.rawValue), job.cancelRequested ? .real(Date().timeIntervalSince1970) : .null,
+                     job.cancelRequested ? .text("cancelled") : .null, .text(job.id), .text(JobState.running.rawValue), .integer(job.workerKey ?? 0)])
+                if !updated.isEmpty, state == .queued { queued.append(job.id) }
             }
-            return orphans.filter { !$0.cancelRequested }.map(\.id)
+            return queued
         }
     }
 
     // MARK: Deployments
 
     public func save(_ deployment: DeploymentRecord) throws {
-        try database.write { db in try deployment.save(db) }
+        try database.write { db in try db.save(deployment, into: "deployment", key: "id") }
     }
     public func deployments() throws -> [DeploymentRecord] {
-        try database.read { db in try DeploymentRecord.order(Column("createdAt").desc).fetchAll(db) }
+        try all(DeploymentRecord.self, #"SELECT * FROM "deployment" ORDER BY "createdAt" DESC, "id" DESC"#)
     }
     public func deployment(_ id: String) throws -> DeploymentRecord? {
-        try database.read { db in try DeploymentRecord.fetchOne(db, key: id) }
+        try one(DeploymentRecord.self, #"SELECT * FROM "deployment" WHERE "id" = ?"#, [.text(id)])
+    }
+
+    /// Deployments that should be up but whose worker is gone: the next worker to start serves them.
+    public func orphanedDeployments() throws -> [DeploymentRecord] {
+        let live = try database.liveWorkerKeys(own: workerKey)
+        return try deployments().filter { record in
+            (record.state == .running || record.state == .starting)
+                && (record.workerKey.map { !live.contains(Int32(truncatingIfNeeded: $0)) } ?? true)
+        }
     }
 
     // MARK: Tokens
 
     public func insert(_ token: TokenRecord) throws {
-        try database.write { db in try token.insert(db) }
+        try database.write { db in try db.insert(token, into: "token") }
     }
 
     public func token(withHash sha256: String) throws -> TokenRecord? {
-        try database.read { db in try TokenRecord.filter(Column("sha256") == sha256).fetchOne(db) }
+        try one(TokenRecord.self, #"SELECT * FROM "token" WHERE "sha256" = ?"#, [.text(sha256)])
     }
 
     public func tokenCount() throws -> Int {
-        try database.read { db in try TokenRecord.fetchCount(db) }
+        try database.read { db in
+            guard case .integer(let count)? = try db.rows(#"SELECT COUNT(*) AS "count" FROM "token""#, []).first?["count"] else { return 0 }
+            return count
+        }
     }
 }
 
 // MARK: Records
 
-public enum JobState: String, Codable, Sendable, DatabaseValueConvertible {
+public enum JobState: String, Codable, Sendable {
     case queued, running, succeeded, failed, cancelled
 }
 
@@ -304,8 +281,7 @@ public enum JobMethod: String, Codable, Sendable, CaseIterable {
     case sft, dpo, grpo, eval, compress
 }
 
-public struct ModelRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "model"
+public struct ModelRecord: Codable, Sendable, Equatable {
     public var id: String
     public var name: String
     /// The model's folder (its files linked from the artifact store).
@@ -317,8 +293,7 @@ public struct ModelRecord: Codable, Sendable, Equatable, FetchableRecord, Persis
     public var createdAt: Date
 }
 
-public struct DatasetRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "dataset"
+public struct DatasetRecord: Codable, Sendable, Equatable {
     public var id: String
     public var name: String
     /// What it can train: `chat`, `instruction` or `text` (SFT), `preference` (DPO), `prompt` (GRPO).
@@ -332,8 +307,7 @@ public struct DatasetRecord: Codable, Sendable, Equatable, FetchableRecord, Pers
     public var createdAt: Date
 }
 
-public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "job"
+public struct JobRecord: Codable, Sendable, Equatable {
     public var id: String
     public var method: JobMethod
     public var modelID: String
@@ -349,10 +323,11 @@ public struct JobRecord: Codable, Sendable, Equatable, FetchableRecord, Persista
     public var pid: Int?
     public var attempts: Int
     public var cancelRequested: Bool
+    /// The worker running it (``Registry/workerKey``), while it runs.
+    public var workerKey: Int? = nil
 }
 
-public struct OutputRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "output"
+public struct OutputRecord: Codable, Sendable, Equatable {
     public var id: String
     public var jobID: String
     /// `adapter` (PEFT LoRA), `model` (full weights) or `gguf` (a compressed file for llama.cpp).
@@ -364,16 +339,14 @@ public struct OutputRecord: Codable, Sendable, Equatable, FetchableRecord, Persi
     public var createdAt: Date
 }
 
-public struct ArtifactFile: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "artifactFile"
+public struct ArtifactFile: Codable, Sendable, Equatable {
     public var ownerID: String
     public var name: String
     public var sha256: String
     public var bytes: Int
 }
 
-public struct LineageEdge: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "lineage"
+public struct LineageEdge: Codable, Sendable, Equatable {
     public var fromID: String
     public var toID: String
     /// `base_model`, `dataset`, `starts_from` (into a job), `evaluated_by` / `compressed_by` (an
@@ -381,14 +354,13 @@ public struct LineageEdge: Codable, Sendable, Equatable, FetchableRecord, Persis
     public var relation: String
 }
 
-public enum DeploymentState: String, Codable, Sendable, DatabaseValueConvertible {
+public enum DeploymentState: String, Codable, Sendable {
     case starting, running, stopped, failed
 }
 
 /// A managed `temper serve` process: a base model with any number of its adapter outputs (served under
 /// their output ids), or a full-model output.
-public struct DeploymentRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "deployment"
+public struct DeploymentRecord: Codable, Sendable, Equatable {
     public var id: String
     public var modelID: String
     public var outputIDs: [String]
@@ -399,10 +371,11 @@ public struct DeploymentRecord: Codable, Sendable, Equatable, FetchableRecord, P
     public var pid: Int?
     public var port: Int?
     public var exitReason: String?
+    /// The worker whose process serves it.
+    public var workerKey: Int? = nil
 }
 
-public struct TokenRecord: Codable, Sendable, Equatable, FetchableRecord, PersistableRecord {
-    public static let databaseTableName = "token"
+public struct TokenRecord: Codable, Sendable, Equatable {
     public var id: String
     public var name: String
     /// Only the hash of a token is stored.

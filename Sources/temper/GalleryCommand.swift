@@ -21,7 +21,7 @@ struct GalleryServeCommand: ParsableCommand {
         commandName: "serve",
         abstract: "Serve the gallery's API and run its job queue.",
         discussion: """
-            Keeps everything under --data-dir: registry.sqlite (the registry), artifacts/ (content-addressed \
+            Keeps everything under --data-dir: registry.sqlite (the registry, unless --database), artifacts/ (content-addressed \
             files), models/ and outputs/ (folders linked from them), datasets/ and jobs/<id>/ (recipe, log, \
             resources, the trainer's output and checkpoints). Each job runs as its own `temper sft|dpo|grpo \
             --recipe` process; jobs left running by a crash are resumed from their last checkpoint at start. \
@@ -33,6 +33,8 @@ struct GalleryServeCommand: ParsableCommand {
     @Option(help: "The gallery's data folder.") var dataDir = "gallery-data"
     @Option(help: "Also keep artifacts in an S3-compatible bucket: s3://BUCKET?endpoint=http://HOST:PORT[&region=R] (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY).")
     var store: String?
+    @Option(help: "Keep the registry on a PostgreSQL server instead of registry.sqlite: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE. Several galleries sharing it (and the --store) each run jobs, claiming them with row locks.")
+    var database: String?
     @Option(help: "The address to bind (loopback by default).") var host = "127.0.0.1"
     @Option(help: "The port to bind; 0 picks a free one (the line printed names it).") var port = 8080
     @Option(help: "Jobs run at once.") var concurrency = 1
@@ -47,7 +49,7 @@ struct GalleryServeCommand: ParsableCommand {
     func run() throws {
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         let settings = GalleryService.Settings(
-            dataDirectory: URL(fileURLWithPath: dataDir), store: store, host: host, port: port,
+            dataDirectory: URL(fileURLWithPath: dataDir), store: store, database: database, host: host, port: port,
             worker: .init(executable: executable, concurrency: concurrency, threadsPerJob: threadsPerJob))
         try ServeCommand.runBlocking {
             try await GalleryService.run(settings, onListening: { url in
@@ -66,10 +68,11 @@ struct GalleryTokenCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Make a bearer token; it is printed once and only its SHA-256 is stored.")
         @Option(help: "The gallery's data folder.") var dataDir = "gallery-data"
+        @Option(help: "The gallery's PostgreSQL registry (as given to gallery serve).") var database: String?
         @Option(help: "A name to remember it by.") var name = "default"
 
         func run() throws {
-            print(try GalleryService.createToken(dataDirectory: URL(fileURLWithPath: dataDir), name: name))
+            print(try GalleryService.createToken(dataDirectory: URL(fileURLWithPath: dataDir), database: database, name: name))
         }
     }
 }
@@ -80,9 +83,10 @@ struct GalleryVerifyCommand: ParsableCommand {
         abstract: "Hash every artifact the registry lists and report any that is missing or changed (exit 1); with --store, also check the bucket has each and fetch any missing here from it.")
     @Option(help: "The gallery's data folder.") var dataDir = "gallery-data"
     @Option(help: "The gallery's S3 store (as given to gallery serve).") var store: String?
+    @Option(help: "The gallery's PostgreSQL registry (as given to gallery serve).") var database: String?
 
     func run() throws {
-        let gallery = try Gallery(dataDirectory: URL(fileURLWithPath: dataDir), store: store)
+        let gallery = try Gallery(dataDirectory: URL(fileURLWithPath: dataDir), store: store, database: database)
         let files = try gallery.registeredBlobs()
         let corrupt = try gallery.corruptArtifacts()
         guard corrupt.isEmpty else {

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import Hummingbird
 import HummingbirdTesting
 import Testing
@@ -68,69 +69,243 @@ let chatLines = """
     }
 }
 
+/// Where a registry test keeps its registry: every registry test runs on both.
+enum RegistryBackend: String, CaseIterable, Sendable {
+    case sqlite, postgres
+}
+
+/// A gallery in a fresh folder with its registry on `backend` (a PostgreSQL server of its own, stopped
+/// after `body`). `body` also gets a way to open another worker's registry on the same database.
+func withGallery<T>(_ backend: RegistryBackend, _ body: (Gallery, _ anotherWorker: () throws -> Registry) throws -> T) throws -> T {
+    let server = backend == .postgres ? try PostgresServer() : nil
+    defer { server?.stop() }
+    let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gallery-test-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: folder) }
+    let gallery = try Gallery(dataDirectory: folder, database: server?.url)
+    return try body(gallery) {
+        try Registry(database: server.map { try PostgresDatabase(url: $0.url) } ?? SQLiteDatabase(path: folder.appendingPathComponent("registry.sqlite").path))
+    }
+}
+
+/// A model and a dataset row to hang jobs on (the registry checks its foreign keys).
+func seedRows(_ registry: Registry) throws -> (ModelRecord, DatasetRecord) {
+    let created = Date(timeIntervalSince1970: 1_780_000_000.25)
+    let model = ModelRecord(
+        id: makeID("m"), name: "tiny", path: "/m", architecture: "llama", parameters: 1234, contextLength: 512, license: nil, createdAt: created)
+    let dataset = DatasetRecord(
+        id: makeID("d"), name: "chat.jsonl", format: "chat", rows: 2, sha256: String(repeating: "a", count: 64), bytes: 10, path: "/d",
+        statistics: "{}", createdAt: created)
+    try registry.insert(model, files: [ArtifactFile(ownerID: model.id, name: "config.json", sha256: String(repeating: "b", count: 64), bytes: 3)])
+    try registry.insert(dataset)
+    return (model, dataset)
+}
+
+func queuedJob(_ model: ModelRecord, _ dataset: DatasetRecord, createdAt: Date, parent: String? = nil, method: JobMethod = .sft) -> JobRecord {
+    JobRecord(
+        id: makeID("j"), method: method, modelID: model.id, datasetID: dataset.id, parentOutputID: parent, recipe: "{}", state: .queued,
+        createdAt: createdAt, startedAt: nil, finishedAt: nil, exitReason: nil, pid: nil, attempts: 0, cancelRequested: false)
+}
+
+/// The same registry tests on SQLite and on a real PostgreSQL server.
 @Suite struct RegistryTests {
-    @Test func importsAModelWithItsCardAndFiles() throws {
-        let gallery = try makeGallery()
-        let model = try gallery.importModel(from: tinyLlama, name: "tiny")
-        #expect(model.architecture == "llama")
-        #expect(model.name == "tiny")
-        let files = try gallery.registry.files(of: model.id)
-        #expect(files.map(\.name) == ["config.json", "expected.json", "expected.safetensors", "generation_config.json", "model.safetensors"])
-        for file in files {
-            #expect(try ArtifactStore.hash(of: tinyLlama.appendingPathComponent(file.name)) == file.sha256)
-            #expect(try ArtifactStore.hash(of: URL(fileURLWithPath: model.path).appendingPathComponent(file.name)) == file.sha256)
+    @Test(arguments: RegistryBackend.allCases) func importsAModelWithItsCardAndFiles(_ backend: RegistryBackend) throws {
+        try withGallery(backend) { gallery, _ in
+            let model = try gallery.importModel(from: tinyLlama, name: "tiny")
+            #expect(model.architecture == "llama")
+            #expect(model.name == "tiny")
+            // Dates are stored as seconds since 1970 (a double): equal to well under a microsecond.
+            var stored = try #require(try gallery.registry.model(model.id))
+            #expect(abs(stored.createdAt.timeIntervalSince(model.createdAt)) < 1e-6)
+            stored.createdAt = model.createdAt
+            #expect(stored == model)
+            let files = try gallery.registry.files(of: model.id)
+            #expect(files.map(\.name) == ["config.json", "expected.json", "expected.safetensors", "generation_config.json", "model.safetensors"])
+            for file in files {
+                #expect(try ArtifactStore.hash(of: tinyLlama.appendingPathComponent(file.name)) == file.sha256)
+                #expect(try ArtifactStore.hash(of: URL(fileURLWithPath: model.path).appendingPathComponent(file.name)) == file.sha256)
+            }
+            #expect(try gallery.corruptArtifacts().isEmpty)
+            let error = #expect(throws: GalleryError.self) { try gallery.importModel(from: TestPaths.fixtures) }
+            #expect(error?.message.contains("has no config.json") == true)
         }
-        #expect(try gallery.corruptArtifacts().isEmpty)
-        let error = #expect(throws: GalleryError.self) { try gallery.importModel(from: TestPaths.fixtures) }
-        #expect(error?.message.contains("has no config.json") == true)
     }
 
-    @Test func queuesClaimsCancelsAndRequeuesJobs() throws {
-        let gallery = try makeGallery()
-        let model = try gallery.importModel(from: tinyLlama)
-        let dataset = try gallery.addDataset(name: "chat.jsonl", contents: Data(chatLines.utf8))
-        #expect(dataset.format == "chat")
-        #expect(dataset.rows == 2)
-        let first = try gallery.submitJob(method: .sft, modelID: model.id, datasetID: dataset.id, recipe: ["max_steps": .number(1)])
-        let second = try gallery.submitJob(method: .sft, modelID: model.id, datasetID: dataset.id, recipe: [:])
-        // The recipe file is the resolved one: the gallery's paths plus the caller's fields.
-        let recipe = try JSONSerialization.jsonObject(with: Data(first.recipe.utf8)) as? [String: Any]
-        #expect(recipe?["max_steps"] as? Int == 1)
-        #expect(recipe?["data"] as? String == dataset.path)
-        #expect(recipe?["output"] as? String == gallery.jobFolder(first.id).appendingPathComponent("run").path)
+    @Test(arguments: RegistryBackend.allCases) func queuesClaimsCancelsAndRequeuesJobs(_ backend: RegistryBackend) throws {
+        try withGallery(backend) { gallery, anotherWorker in
+            let model = try gallery.importModel(from: tinyLlama)
+            let dataset = try gallery.addDataset(name: "chat.jsonl", contents: Data(chatLines.utf8))
+            #expect(dataset.format == "chat")
+            #expect(dataset.rows == 2)
+            let first = try gallery.submitJob(method: .sft, modelID: model.id, datasetID: dataset.id, recipe: ["max_steps": .number(1)])
+            let second = try gallery.submitJob(method: .sft, modelID: model.id, datasetID: dataset.id, recipe: [:])
+            // The recipe file is the resolved one: the gallery's paths plus the caller's fields.
+            let recipe = try JSONSerialization.jsonObject(with: Data(first.recipe.utf8)) as? [String: Any]
+            #expect(recipe?["max_steps"] as? Int == 1)
+            #expect(recipe?["data"] as? String == dataset.path)
+            #expect(recipe?["output"] as? String == gallery.jobFolder(first.id).appendingPathComponent("run").path)
 
-        let claimed = try #require(try gallery.registry.claimNextJob())
-        #expect(claimed.id == first.id)
-        #expect(claimed.state == .running)
-        #expect(claimed.attempts == 1)
-        #expect(try gallery.registry.requestCancel(jobID: second.id)?.state == .cancelled)
-        #expect(try gallery.registry.claimNextJob() == nil)
-        // A service that died with the job running: queued again, with its attempts kept.
-        #expect(try gallery.registry.requeueOrphanedJobs() == [first.id])
-        let again = try #require(try gallery.registry.claimNextJob())
-        #expect(again.id == first.id)
-        #expect(again.attempts == 2)
-        let lineage = try gallery.registry.ancestry(of: first.id)
-        #expect(Set(lineage.map(\.relation)) == ["base_model", "dataset"])
-        #expect(Set(lineage.map(\.fromID)) == [model.id, dataset.id])
+            // Another worker claims the oldest job.
+            var worker: Registry? = try anotherWorker()
+            let claimed = try #require(try worker?.claimNextJob())
+            #expect(claimed.id == first.id)
+            #expect(claimed.state == .running)
+            #expect(claimed.attempts == 1)
+            #expect(claimed.workerKey == worker.map { Int($0.workerKey) })
+            let seen = try #require(try gallery.registry.job(first.id))
+            #expect(seen.state == .running && seen.attempts == 1 && seen.workerKey == claimed.workerKey && seen.startedAt != nil)
+            #expect(try gallery.registry.requestCancel(jobID: second.id)?.state == .cancelled)
+            #expect(try gallery.registry.claimNextJob() == nil)
+            switch backend {
+            case .sqlite:
+                // One worker per SQLite registry: any job running under another key was left by a dead one.
+                #expect(try gallery.registry.orphanedJobs().map(\.id) == [first.id])
+            case .postgres:
+                // That worker's connection holds its lock: its job is not an orphan while it lives.
+                #expect(try gallery.registry.orphanedJobs().isEmpty)
+            }
+            worker = nil
+            // Its worker gone, the job is queued again, with its attempts kept.
+            let orphans = try gallery.registry.orphanedJobs()
+            #expect(orphans.map(\.id) == [first.id])
+            #expect(try gallery.registry.requeue(orphans) == [first.id])
+            #expect(try gallery.registry.requeue(orphans).isEmpty, "requeued once only")
+            let again = try #require(try gallery.registry.claimNextJob())
+            #expect(again.id == first.id)
+            #expect(again.attempts == 2)
+            #expect(again.workerKey == Int(gallery.registry.workerKey))
+            #expect(try gallery.registry.orphanedJobs().isEmpty, "a live worker's own job")
+            // A cancel asked of a running job is a flag its worker acts on.
+            #expect(try gallery.registry.requestCancel(jobID: first.id)?.cancelRequested == true)
+            try gallery.registry.finish(jobID: first.id, state: .cancelled, reason: "cancelled")
+            let ended = try #require(try gallery.registry.job(first.id))
+            #expect(ended.state == .cancelled && ended.pid == nil && ended.workerKey == nil && ended.exitReason == "cancelled")
+            let lineage = try gallery.registry.ancestry(of: first.id)
+            #expect(Set(lineage.map(\.relation)) == ["base_model", "dataset"])
+            #expect(Set(lineage.map(\.fromID)) == [model.id, dataset.id])
+        }
     }
 
-    @Test func refusesJobsThatCannotRun() throws {
-        let gallery = try makeGallery()
-        let model = try gallery.importModel(from: tinyLlama)
-        let chat = try gallery.addDataset(name: "chat.jsonl", contents: Data(chatLines.utf8))
-        func message(_ body: () throws -> Void) -> String? {
-            (#expect(throws: GalleryError.self) { try body() })?.description
+    @Test(arguments: RegistryBackend.allCases) func refusesJobsThatCannotRun(_ backend: RegistryBackend) throws {
+        try withGallery(backend) { gallery, _ in
+            let model = try gallery.importModel(from: tinyLlama)
+            let chat = try gallery.addDataset(name: "chat.jsonl", contents: Data(chatLines.utf8))
+            func message(_ body: () throws -> Void) -> String? {
+                (#expect(throws: GalleryError.self) { try body() })?.description
+            }
+            #expect(message { _ = try gallery.submitJob(method: .dpo, modelID: model.id, datasetID: chat.id, recipe: [:]) }
+                == "dataset: dataset \(chat.id) is chat data; dpo trains on preference data")
+            #expect(message { _ = try gallery.submitJob(method: .sft, modelID: "m-nope", datasetID: chat.id, recipe: [:]) }
+                == "no model 'm-nope'")
+            let typo = message { _ = try gallery.submitJob(method: .sft, modelID: model.id, datasetID: chat.id, recipe: ["learning_rat": .number(1)]) }
+            #expect(typo?.hasPrefix("recipe: unknown field 'learning_rat'") == true, "\(typo ?? "")")
+            #expect(message { _ = try gallery.submitJob(method: .sft, modelID: model.id, datasetID: chat.id, recipe: ["output": .string("/tmp")]) }
+                == "recipe.output: the gallery sets 'output' itself; leave it out of the recipe")
+            #expect(try gallery.registry.jobs().isEmpty)
         }
-        #expect(message { _ = try gallery.submitJob(method: .dpo, modelID: model.id, datasetID: chat.id, recipe: [:]) }
-            == "dataset: dataset \(chat.id) is chat data; dpo trains on preference data")
-        #expect(message { _ = try gallery.submitJob(method: .sft, modelID: "m-nope", datasetID: chat.id, recipe: [:]) }
-            == "no model 'm-nope'")
-        let typo = message { _ = try gallery.submitJob(method: .sft, modelID: model.id, datasetID: chat.id, recipe: ["learning_rat": .number(1)]) }
-        #expect(typo?.hasPrefix("recipe: unknown field 'learning_rat'") == true, "\(typo ?? "")")
-        #expect(message { _ = try gallery.submitJob(method: .sft, modelID: model.id, datasetID: chat.id, recipe: ["output": .string("/tmp")]) }
-            == "recipe.output: the gallery sets 'output' itself; leave it out of the recipe")
-        #expect(try gallery.registry.jobs().isEmpty)
+    }
+
+    @Test(arguments: RegistryBackend.allCases) func keepsEveryRecordWithItsLineage(_ backend: RegistryBackend) throws {
+        try withGallery(backend) { gallery, _ in
+            let registry = gallery.registry
+            let (model, dataset) = try seedRows(registry)
+            #expect(try registry.models() == [model])
+            #expect(try registry.datasets() == [dataset])
+            let sft = queuedJob(model, dataset, createdAt: Date(timeIntervalSince1970: 1_780_000_001))
+            try registry.insert(sft)
+            _ = try registry.claimNextJob()
+            let adapter = OutputRecord(
+                id: makeID("o"), jobID: sft.id, kind: "adapter", path: "/o", sha256: String(repeating: "c", count: 64), bytes: 42,
+                createdAt: Date(timeIntervalSince1970: 1_780_000_002.5))
+            let file = ArtifactFile(ownerID: adapter.id, name: "adapter_model.safetensors", sha256: String(repeating: "d", count: 64), bytes: 42)
+            try registry.succeed(jobID: sft.id, output: adapter, files: [file])
+            #expect(try registry.output(adapter.id) == adapter)
+            #expect(try registry.output(ofJob: sft.id) == adapter)
+            #expect(try registry.files(of: adapter.id) == [file])
+            #expect(try registry.allFiles().count == 2)
+            let succeeded = try #require(try registry.job(sft.id))
+            #expect(succeeded.state == .succeeded && succeeded.finishedAt != nil && succeeded.workerKey == nil)
+
+            // SFT -> DPO: the second job starts from the first one's output.
+            let dpo = queuedJob(model, dataset, createdAt: Date(timeIntervalSince1970: 1_780_000_003), parent: adapter.id, method: .dpo)
+            try registry.insert(dpo)
+            #expect(try registry.jobs().map(\.id) == [dpo.id, sft.id], "newest first")
+            let ancestry = try registry.ancestry(of: dpo.id)
+            #expect(Set(ancestry.map { "\($0.fromID) \($0.relation) \($0.toID)" }) == [
+                "\(model.id) base_model \(dpo.id)", "\(dataset.id) dataset \(dpo.id)", "\(adapter.id) starts_from \(dpo.id)",
+                "\(sft.id) produced \(adapter.id)", "\(model.id) base_model \(sft.id)", "\(dataset.id) dataset \(sft.id)",
+            ])
+            #expect(try registry.descendants(of: adapter.id).map(\.toID) == [dpo.id])
+
+            // A deployment saved again is updated in place, a cleared field included.
+            var deployment = DeploymentRecord(
+                id: makeID("dep"), modelID: model.id, outputIDs: [adapter.id, "o-second"], url: nil, state: .starting,
+                createdAt: Date(timeIntervalSince1970: 1_780_000_004), pid: 4321, port: nil, exitReason: nil, workerKey: Int(registry.workerKey))
+            try registry.save(deployment)
+            #expect(try registry.deployment(deployment.id) == deployment)
+            deployment.state = .stopped
+            deployment.pid = nil
+            deployment.url = "http://127.0.0.1:9/v1"
+            try registry.save(deployment)
+            #expect(try registry.deployments() == [deployment])
+            #expect(try registry.orphanedDeployments().isEmpty)
+
+            #expect(try registry.tokenCount() == 0)
+            let token = TokenRecord(id: makeID("t"), name: "ci", sha256: String(repeating: "e", count: 64), createdAt: Date(timeIntervalSince1970: 1_780_000_005))
+            try registry.insert(token)
+            #expect(try registry.tokenCount() == 1)
+            #expect(try registry.token(withHash: token.sha256) == token)
+            #expect(try registry.token(withHash: String(repeating: "f", count: 64)) == nil)
+            // A second row with the same hash breaks a constraint: the insert fails and nothing changes.
+            #expect(throws: (any Error).self) { try registry.insert(TokenRecord(id: makeID("t"), name: "dup", sha256: token.sha256, createdAt: Date())) }
+            #expect(try registry.tokenCount() == 1)
+        }
+    }
+
+    /// Four workers claim 24 jobs at once: each job is claimed exactly once. On PostgreSQL each worker
+    /// is its own registry and connection (as separate processes are); on SQLite, one registry's
+    /// threads (its one worker process).
+    @Test(arguments: RegistryBackend.allCases) func workersClaimEachJobOnce(_ backend: RegistryBackend) throws {
+        try withGallery(backend) { gallery, anotherWorker in
+            let (model, dataset) = try seedRows(gallery.registry)
+            let jobs = (0..<24).map { queuedJob(model, dataset, createdAt: Date(timeIntervalSince1970: 1_780_000_000 + Double($0))) }
+            for job in jobs { try gallery.registry.insert(job) }
+            let workers = try (0..<4).map { _ in backend == .postgres ? try anotherWorker() : gallery.registry }
+            let claims = Mutex<[String: [String]]>([:])
+            DispatchQueue.concurrentPerform(iterations: workers.count) { index in
+                while let job = try? workers[index].claimNextJob() {
+                    claims.withLock { $0[job.id, default: []].append("\(index)") }
+                }
+            }
+            let claimed = claims.withLock { $0 }
+            #expect(Set(claimed.keys) == Set(jobs.map(\.id)))
+            #expect(claimed.values.allSatisfy { $0.count == 1 }, "\(claimed.filter { $0.value.count > 1 })")
+            #expect(try gallery.registry.jobs().allSatisfy { $0.state == .running && $0.attempts == 1 })
+        }
+    }
+
+    @Test func migratesOnceAndRefusesAnOlderSchema() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gallery-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let path = folder.appendingPathComponent("registry.sqlite").path
+        let (model, _) = try seedRows(try Registry(path: path))
+        let reopened = try Registry(path: path)
+        #expect(try reopened.models() == [model])
+        let applied = try reopened.database.read { try $0.rows(#"SELECT "id" FROM "schemaMigration""#, []) }
+        #expect(applied == [["id": .text("v1")]])
+
+        let old = folder.appendingPathComponent("old.sqlite").path
+        try SQLiteDatabase(path: old).write { try $0.execute("CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)", []) }
+        let error = #expect(throws: GalleryError.self) { try Registry(path: old) }
+        #expect(error?.message == "\(old) is a registry of an earlier Temper (its GRDB schema); move it aside to start a new one")
+    }
+
+    @Test func refusesADatabaseURLItCannotUse() throws {
+        let error = #expect(throws: GalleryError.self) { try PostgresDatabase(url: "mysql://x@127.0.0.1/db") }
+        #expect(error?.message == "--database mysql://x@127.0.0.1/db: expected postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE")
+        // Nothing listens on port 9 (discard): the error names where it tried.
+        let refused = #expect(throws: GalleryError.self) { try PostgresDatabase(url: "postgres://temper@127.0.0.1:9/temper") }
+        #expect(refused?.message.hasPrefix("PostgreSQL at postgres://temper@127.0.0.1:9/temper: ") == true, "\(refused?.message ?? "")")
     }
 }
 

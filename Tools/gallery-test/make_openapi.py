@@ -127,6 +127,7 @@ schemas = {
             "pid": nullable(INT, "The trainer's process id while it runs."),
             "attempts": with_desc(INT, "How many times a worker has started it (resumed jobs count again)."),
             "cancelRequested": {"type": "boolean"},
+            "workerKey": nullable(INT, "The gallery worker process running it, while it runs (several may share a PostgreSQL registry)."),
         },
     },
     "OutputRecord": {
@@ -175,6 +176,7 @@ schemas = {
             "pid": nullable(INT, "The server's process id while it runs."),
             "port": nullable({"type": "integer", "minimum": 1, "maximum": 65535}, "The server's loopback port."),
             "exitReason": nullable({"type": "string"}, "Why a failed deployment did not start."),
+            "workerKey": nullable(INT, "The gallery worker process that serves it."),
         },
     },
     "ModelCard": {
