@@ -176,7 +176,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "TemperCLITests", dependencies: ["temper"], swiftSettings: swiftSettings),
+            name: "TemperCLITests", dependencies: ["temper", "TemperTestSupport"], swiftSettings: swiftSettings),
     ],
     cxxLanguageStandard: .gnucxx20
 )

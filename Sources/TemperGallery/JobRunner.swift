@@ -117,7 +117,7 @@ public actor JobRunner {
         } else if resume {
             arguments.append("--resume")
         }
-        handle.write(Data("== attempt \(job.attempts): temper \(arguments.joined(separator: " ")) ==\n".utf8))
+        handle.write(Data("== attempt \(job.attempts) on worker \(gallery.registry.workerKey): temper \(arguments.joined(separator: " ")) ==\n".utf8))
         let process = Process()
         process.executableURL = settings.executable
         process.arguments = arguments

@@ -39,18 +39,23 @@ struct GalleryServeCommand: ParsableCommand {
     @Option(help: "The port to bind; 0 picks a free one (the line printed names it).") var port = 8080
     @Option(help: "Jobs run at once.") var concurrency = 1
     @Option(help: "CPU threads per job (default: all).") var threadsPerJob: Int?
+    @Option(help: "Seconds between looks for jobs and deployments of workers that died (with --database: other galleries sharing it).")
+    var recoveryInterval = 10.0
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1, got \(concurrency)") }
         if let threadsPerJob, threadsPerJob < 1 { throw ValidationError("--threads-per-job must be at least 1, got \(threadsPerJob)") }
+        guard recoveryInterval > 0 else { throw ValidationError("--recovery-interval must be positive, got \(recoveryInterval)") }
     }
 
     func run() throws {
         let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
         let settings = GalleryService.Settings(
             dataDirectory: URL(fileURLWithPath: dataDir), store: store, database: database, host: host, port: port,
-            worker: .init(executable: executable, concurrency: concurrency, threadsPerJob: threadsPerJob))
+            worker: .init(
+                executable: executable, concurrency: concurrency, threadsPerJob: threadsPerJob,
+                recoveryInterval: .milliseconds(Int(recoveryInterval * 1000))))
         try ServeCommand.runBlocking {
             try await GalleryService.run(settings, onListening: { url in
                 FileHandle.standardOutput.write(Data(TemperServer.listeningLine(url).utf8))

@@ -1,5 +1,6 @@
 import Foundation
 import FoundationNetworking
+import TemperTestSupport
 import Testing
 
 /// `temper gallery serve` end to end on the real SmolLM2: import the model, upload datasets, an SFT job
@@ -290,6 +291,81 @@ import Testing
         #expect(try TemperProcess.run(["gallery", "verify", "--data-dir", data.path]).exitCode == 0)
         let noKeys = try TemperProcess.run(["gallery", "verify", "--data-dir", data.path, "--store", store], environment: ["AWS_ACCESS_KEY_ID": ""])
         #expect(noKeys.exitCode != 0)
+    }
+
+    /// Two galleries share a PostgreSQL registry (a real server, started here) and a data folder: each
+    /// claims its own job; one is killed with -9 mid-job, and the other takes the job over and resumes
+    /// it from its checkpoint.
+    @Test func workersShareAPostgreSQLRegistryAndTakeOverADeadOnesJob() async throws {
+        let postgres = try PostgresServer()
+        defer { postgres.stop() }
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("temper-gallery-pg-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let data = work.appendingPathComponent("gallery")
+        func worker() throws -> Gallery {
+            let server = try ServerProcess(
+                ["--data-dir", data.path, "--database", postgres.url, "--recovery-interval", "1"], command: ["gallery", "serve"])
+            return Gallery(server: server, dataDirectory: data)
+        }
+        let first = try worker(), second = try worker()
+        defer {
+            _ = first.server.stop()
+            _ = second.server.stop()
+        }
+        let modelID = try await first.created("/api/models", json: #"{"path": "\#(ModelCLITests.gguf.path)"}"#)
+        let chat = try await first.created("/api/datasets?name=chat.jsonl", body: Self.lines("Data/sft-demo.jsonl", 8))
+        let recipe = #"{"method": "sft", "model": "\#(modelID)", "dataset": "\#(chat)", "recipe": {"method": "lora", "max_steps": 8, "batch_size": 1, "save_every": 2}}"#
+        let jobs = [try await first.created("/api/jobs", json: recipe), try await second.created("/api/jobs", json: recipe)]
+
+        // Both running at once, one on each worker (each runs one job at a time); either API sees both.
+        var running: [String: Int] = [:]
+        let deadline = Date().addingTimeInterval(120)
+        while running.count < 2 && Date() < deadline {
+            for job in jobs {
+                let (_, detail) = try await second.request("GET", "/api/jobs/\(job)")
+                let record = detail["job"] as? [String: Any]
+                if record?["state"] as? String == "running", let key = record?["workerKey"] as? Int { running[job] = key }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        try #require(running.count == 2, "\(running)")
+        #expect(Set(running.values).count == 2, "each worker claimed one job: \(running)")
+
+        // kill -9 of the worker running the first job (the trainer's parent process), once it has a
+        // checkpoint: the other takes the job over when its own is done.
+        let orphan = jobs[0]
+        let (_, orphanDetail) = try await second.request("GET", "/api/jobs/\(orphan)")
+        let trainer = try #require((orphanDetail["job"] as? [String: Any])?["pid"] as? Int)
+        let parent = try Self.parentProcess(of: trainer)
+        let (victim, survivor) = parent == first.server.process.processIdentifier ? (first, second) : (second, first)
+        #expect(parent == victim.server.process.processIdentifier)
+        try await Self.waitForCheckpoint(data.appendingPathComponent("jobs/\(orphan)/run/checkpoints"))
+        kill(victim.server.process.processIdentifier, SIGKILL)
+        victim.server.process.waitUntilExit()
+        for job in jobs {
+            let detail = try await survivor.finished(job)
+            #expect((detail["job"] as? [String: Any])?["state"] as? String == "succeeded", "\(detail)")
+            #expect((detail["metrics"] as? [[String: Any]])?.last?["step"] as? Int == 8)
+        }
+        let (_, taken) = try await survivor.request("GET", "/api/jobs/\(orphan)")
+        #expect((taken["job"] as? [String: Any])?["attempts"] as? Int == 2)
+        let (_, log) = try await survivor.request("GET", "/api/jobs/\(orphan)/logs")
+        let text = log["text"] as? String ?? ""
+        #expect(text.contains("resumed from step-"), "\(text.suffix(2000))")
+        #expect(text.contains("== attempt 2 on worker \(running[jobs[1]]!):"), "\(text.suffix(2000))")
+
+        #expect(survivor.server.stop().status == 0)
+        let check = try TemperProcess.run(["gallery", "verify", "--data-dir", data.path, "--database", postgres.url])
+        #expect(check.exitCode == 0, "\(check.standardError)")
+        #expect(check.standardOutput.contains(" artifacts match their sha256"))
+    }
+
+    /// The parent of a process, from /proc/PID/stat (its fourth field).
+    static func parentProcess(of pid: Int) throws -> Int32 {
+        let stat = try String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)
+        // The name (second field) is in parentheses and may hold spaces: count from after it.
+        let fields = stat[stat.range(of: ")", options: .backwards)!.upperBound...].split(separator: " ")
+        return Int32(fields[1])!
     }
 
     static func waitForCheckpoint(_ folder: URL) async throws {
