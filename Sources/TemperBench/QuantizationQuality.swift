@@ -55,7 +55,7 @@ public struct QuantizationQuality {
             var directory = modelDirectory
             if case .folder(let folder) = candidate { directory = folder }
             let model = try CausalLanguageModel.load(directory: directory)
-            var bytes = model.parameters().values.reduce(0) { $0 + $1.byteCount }
+            var bytes = model.parameters().values.reduce(0) { $0 + $1.byteCount } + model.quantizedInferenceBytes
             if case .format(let format) = candidate {
                 let (before, after) = model.quantizeForInference(format)
                 bytes += after - before

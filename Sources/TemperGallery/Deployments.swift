@@ -20,7 +20,7 @@ public actor DeploymentManager {
 
     /// Deploys an output (or a base model alone) and waits until it answers `/health`.
     public func deploy(outputID: String?, modelID: String?) async throws -> DeploymentRecord {
-        let origin = try gallery.startingPoint(outputID: outputID, modelID: modelID, ggufAdvice: "deploy the output it was compressed from")
+        let origin = try gallery.startingPoint(outputID: outputID, modelID: modelID, ggufAdvice: "deploy the output it was compressed from", servesQuantized: true)
         let (model, output) = (origin.base, origin.output)
         if let output, output.kind == "adapter",
             var shared = try gallery.registry.deployments().first(where: { $0.modelID == model.id && $0.state == .running && Self.isAdapterServer($0, gallery) })
@@ -71,7 +71,7 @@ public actor DeploymentManager {
             guard let output = try gallery.registry.output(id) else { throw GalleryError.notFound("output", id) }
             return output
         }
-        if let full = outputs.first(where: { $0.kind == "model" }) {
+        if let full = outputs.first(where: { $0.kind == "model" || $0.kind == "quantized" }) {
             return ["serve", "--model", full.path, "--served-model-name", full.id, "--host", "127.0.0.1", "--port", "0"]
         }
         return ["serve", "--model", model.path, "--served-model-name", model.id, "--host", "127.0.0.1", "--port", "0"]

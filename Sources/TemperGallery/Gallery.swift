@@ -226,7 +226,7 @@ public final class Gallery: Sendable {
         }
         var spec = EvaluationSpec(model: "", data: dataset.path, kind: kind, compareBase: compareBase, limit: limit)
         if let maxNewTokens { spec.maxNewTokens = maxNewTokens }
-        let start = try startingPoint(outputID: outputID, modelID: modelID, ggufAdvice: "evaluate the output it was compressed from")
+        let start = try startingPoint(outputID: outputID, modelID: modelID, ggufAdvice: "evaluate the output it was compressed from", servesQuantized: true)
         if compareBase && start.adapterPath == nil {
             throw GalleryError.invalid("compare_base needs an adapter output; evaluate the base model separately", field: "compare_base")
         }
@@ -244,7 +244,9 @@ public final class Gallery: Sendable {
         guard dataset.format == "text" else {
             throw GalleryError.invalid("dataset \(datasetID) is \(dataset.format) data; the quality measurement needs text data ({\"text\": ...} lines)", field: "dataset")
         }
-        guard ["q8_0", "q4_0"].contains(format) else { throw GalleryError.invalid("format must be q8_0 or q4_0, got '\(format)'", field: "format") }
+        guard ModelCompression.formats.contains(format) else {
+            throw GalleryError.invalid("format must be one of \(ModelCompression.formats.joined(separator: ", ")), got '\(format)'", field: "format")
+        }
         var spec = ModelCompression.Spec(model: "", format: format, text: dataset.path)
         let start = try startingPoint(outputID: outputID, modelID: modelID, ggufAdvice: "it is compressed already")
         let base = start.base
@@ -262,7 +264,9 @@ public final class Gallery: Sendable {
         var adapterPath: String?
     }
 
-    func startingPoint(outputID: String?, modelID: String?, ggufAdvice: String) throws -> StartingPoint {
+    /// `servesQuantized`: whether an output quantized for the engine will do (it serves and evaluates,
+    /// but is no base to train or to quantize again).
+    func startingPoint(outputID: String?, modelID: String?, ggufAdvice: String, servesQuantized: Bool = false) throws -> StartingPoint {
         guard let outputID else {
             guard let modelID else { throw GalleryError.invalid("give a model or an output to start from", field: "model") }
             guard let model = try registry.model(modelID) else { throw GalleryError.notFound("model", modelID) }
@@ -271,6 +275,9 @@ public final class Gallery: Sendable {
         guard let output = try registry.output(outputID) else { throw GalleryError.notFound("output", outputID) }
         guard output.kind != "gguf" else {
             throw GalleryError.invalid("output \(outputID) is a GGUF file for llama.cpp or Ollama; \(ggufAdvice)", field: "output")
+        }
+        guard output.kind != "quantized" || servesQuantized else {
+            throw GalleryError.invalid("output \(outputID) is quantized for serving; \(ggufAdvice)", field: "output")
         }
         guard let job = try registry.job(output.jobID), let base = try registry.model(job.modelID) else {
             throw GalleryError.notFound("job of output", outputID)
@@ -303,7 +310,11 @@ public final class Gallery: Sendable {
         let destination = dataDirectory.appendingPathComponent("outputs").appendingPathComponent(id)
         let files = try storeFiles(names, of: run, as: id, into: destination)
         guard !files.isEmpty else { throw GalleryError.io("job \(job.id) finished but wrote no files to \(run.path)") }
-        let kind = names.contains("adapter_model.safetensors") ? "adapter" : names.contains { $0.hasSuffix(".gguf") } ? "gguf" : "model"
+        let kind =
+            if names.contains("adapter_model.safetensors") { "adapter" }
+            else if names.contains(where: { $0.hasSuffix(".gguf") }) { "gguf" }
+            else if job.method == .compress { "quantized" }
+            else { "model" }
         let output = OutputRecord(
             id: id, jobID: job.id, kind: kind, path: destination.path, sha256: ArtifactStore.manifestHash(files),
             bytes: files.reduce(0) { $0 + $1.bytes }, createdAt: Date())

@@ -692,7 +692,7 @@ enum GalleryOpenAPI {
             "/api/compressions": {
               "post": {
                 "operationId": "compress",
-                "summary": "Queue a compression job (`temper compress`): a q8_0 or q4_0 GGUF with its size and quality",
+                "summary": "Queue a compression job (`temper compress`): a q8_0 or q4_0 GGUF, or an int8 or q4 folder for the engine, with its size and quality",
                 "tags": [
                   "jobs"
                 ],
@@ -1472,9 +1472,10 @@ enum GalleryOpenAPI {
                     "enum": [
                       "adapter",
                       "model",
-                      "gguf"
+                      "gguf",
+                      "quantized"
                     ],
-                    "description": "`adapter` (PEFT LoRA), `model` (full weights) or `gguf` (a compressed file for llama.cpp and Ollama)."
+                    "description": "`adapter` (PEFT LoRA), `model` (full weights), `gguf` (a compressed file for llama.cpp and Ollama) or `quantized` (a model folder in the engine's int8 or q4 format, for `temper serve`)."
                   },
                   "path": {
                     "type": "string"
@@ -1847,8 +1848,11 @@ enum GalleryOpenAPI {
                     "type": "string",
                     "enum": [
                       "q8_0",
-                      "q4_0"
-                    ]
+                      "q4_0",
+                      "int8",
+                      "q4"
+                    ],
+                    "description": "q8_0 or q4_0: a GGUF for llama.cpp and Ollama; int8 or q4: a model folder in the engine's formats, for temper serve."
                   }
                 }
               },

@@ -330,7 +330,8 @@ public struct JobRecord: Codable, Sendable, Equatable {
 public struct OutputRecord: Codable, Sendable, Equatable {
     public var id: String
     public var jobID: String
-    /// `adapter` (PEFT LoRA), `model` (full weights) or `gguf` (a compressed file for llama.cpp).
+    /// `adapter` (PEFT LoRA), `model` (full weights), `gguf` (a compressed file for llama.cpp) or
+    /// `quantized` (a folder in the engine's int8 or q4 format, for `temper serve`).
     public var kind: String
     public var path: String
     /// The hash of its manifest: the sorted `name sha256` lines of its files.

@@ -138,6 +138,39 @@ import Testing
         #expect(ggufEdges.isSuperset(of: ["\(sftOutput) compressed_by \(compression)", "\(compression) produced \(gguf)"]))
         #expect(try await gallery.request("POST", "/api/deployments", json: #"{"output": "\#(gguf)"}"#).0 == 422)
 
+        // The same output in the engine's int8 format: a model folder `temper serve` loads as it is, its
+        // quality measured on those very weights; it deploys, but is no base to train.
+        let engineCompression = try await gallery.created(
+            "/api/compressions", json: #"{"output": "\#(sftOutput)", "dataset": "\#(heldOut)", "format": "int8"}"#)
+        let engineCompressed = try await gallery.finished(engineCompression)
+        #expect((engineCompressed["job"] as? [String: Any])?["state"] as? String == "succeeded", "\(engineCompressed)")
+        let engineReport = engineCompressed["compression"] as? [String: Any]
+        let int8 = (engineReport?["quality"] as? [[String: Any]])?.last
+        #expect((int8?["perplexityChange"] as? Double).map { abs($0) < 0.02 } == true, "\(String(describing: int8))")
+        #expect((int8?["greedyAgreement"] as? Double).map { $0 > 0.9 } == true, "\(String(describing: int8))")
+        #expect((engineReport?["bytes_after"] as? Int ?? .max) < (engineReport?["bytes_before"] as? Int ?? 0) / 2, "\(String(describing: engineReport))")
+        let quantized = try #require((engineCompressed["output"] as? [String: Any])?["id"] as? String)
+        #expect((engineCompressed["output"] as? [String: Any])?["kind"] as? String == "quantized")
+        let (refusedStatus, refused) = try await gallery.request(
+            "POST", "/api/jobs", json: #"{"method": "sft", "dataset": "\#(chat)", "output": "\#(quantized)", "recipe": {"max_steps": 1}}"#)
+        #expect(refusedStatus == 422)
+        #expect(((refused["error"] as? [String: Any])?["message"] as? String)?.contains("is quantized for serving") == true, "\(refused)")
+        let quantizedFolder = data.appendingPathComponent("outputs/\(quantized)")
+        let quantizedAnswer = try TemperProcess.run(["generate", "--model", quantizedFolder.path, "--prompt", "The capital of France is", "--max-tokens", "8"])
+        #expect(quantizedAnswer.exitCode == 0 && !quantizedAnswer.standardOutput.isEmpty, "\(quantizedAnswer.standardError)")
+        let (deployedStatus, deployedQuantized) = try await gallery.request("POST", "/api/deployments", json: #"{"output": "\#(quantized)"}"#)
+        #expect(deployedStatus == 201, "\(deployedQuantized)")
+        let quantizedDeployment = try #require(deployedQuantized["id"] as? String)
+        var completion = URLRequest(url: URL(string: "\(try #require(deployedQuantized["url"] as? String))/completions")!)
+        completion.httpMethod = "POST"
+        completion.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        completion.httpBody = Data(#"{"model": "\#(quantized)", "prompt": "The capital of France is", "max_tokens": 8, "temperature": 0}"#.utf8)
+        let completed = try JSONSerialization.jsonObject(with: try await URLSession.shared.data(for: completion).0) as? [String: Any]
+        // `temper generate` ends its answer with a newline.
+        #expect(((completed?["choices"] as? [[String: Any]])?.first?["text"] as? String).map { $0 + "\n" } == quantizedAnswer.standardOutput,
+                "\(String(describing: completed))")
+        #expect(try await gallery.request("POST", "/api/deployments/\(quantizedDeployment)/stop").0 == 202)
+
         // Deploy the SFT adapter (`temper gallery deploy`) and chat with it through the openai client:
         // the same greedy answer as `temper generate` with that adapter.
         let deploy = try TemperProcess.run(["gallery", "deploy", sftOutput, "--gallery", "http://127.0.0.1:\(gallery.server.port)"])
@@ -158,7 +191,9 @@ import Testing
         #expect(answer.standardOutput == expected.standardOutput)
         let listed = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(gallery.server.port)/api/deployments")!).0
         let deployments = try #require(try JSONSerialization.jsonObject(with: listed) as? [[String: Any]])
-        #expect(deployments.count == 1)
+        // Newest first: the adapter's server, running; the int8 output's, stopped.
+        #expect(deployments.count == 2)
+        #expect(deployments.last?["state"] as? String == "stopped", "\(deployments)")
         #expect(deployments.first?["state"] as? String == "running", "\(deployments)")
         #expect(deployments.first?["outputIDs"] as? [String] == [sftOutput])
         #expect(deployments.first?["url"] as? String == deploymentURL)

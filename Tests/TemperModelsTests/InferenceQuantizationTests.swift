@@ -104,3 +104,38 @@ struct InferenceQuantizationTests {
         #expect(!small.quantizeForInference(.int8) && small.inferenceWeight == nil)
     }
 }
+
+/// A model saved in the engine's int8 or q4 format loads back with the very matrices quantizing at load
+/// makes: the same logits to the last bit, tied and untied heads, a projection too narrow to quantize
+/// kept float.
+@Suite struct QuantizedFolderTests {
+    @Test(arguments: ["llama-tied-llama3rope", "qwen2-untied-bias"], [WeightOnlyQuantizedMatrix.Format.int8, .q4])
+    func savesAndLoadsTheEngineFormat(_ fixture: String, _ format: WeightOnlyQuantizedMatrix.Format) throws {
+        let source = TestPaths.fixtures.appendingPathComponent("models/\(fixture)")
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("quantized-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        try CausalLanguageModel.load(directory: source).saveQuantizedForInference(to: folder, format: format)
+        #expect(try CausalLanguageModel.inferenceQuantization(of: folder) == (format == .int8 ? "int8" : "q4"))
+        #expect(try CausalLanguageModel.inferenceQuantization(of: source) == nil)
+
+        let loaded = try CausalLanguageModel.load(directory: folder)
+        let reference = try CausalLanguageModel.load(directory: source)
+        reference.quantizeForInference(format)
+        let layer = loaded.model.layers[0]
+        #expect(layer.selfAttention.qProj.inferenceWeight?.format == format)
+        // intermediate 96 is not a multiple of the group size: down_proj stays a float parameter.
+        #expect(layer.mlp.downProj.inferenceWeight == nil && loaded.parameters()["model.layers.0.mlp.down_proj.weight"] != nil)
+        #expect((loaded.inferenceHead != nil) == (loaded.lmHead == nil))
+        #expect(loaded.lmHead.map { $0.inferenceWeight?.format == (format == .q4 ? .int8 : format) } ?? true, "q4's head is int8")
+        #expect(loaded.quantizedInferenceBytes == reference.quantizedInferenceBytes)
+        let ids = Tensor([1, 5, 9, 42, 7, 100, 3].map(Int32.init), shape: [1, 7])
+        #expect(loaded(ids).toArray(Float.self) == reference(ids).toArray(Float.self))
+
+        // A matrix whose scales are missing is named.
+        var tensors = try Safetensors.load(folder.appendingPathComponent("model.safetensors")).tensors
+        tensors["model.layers.0.self_attn.q_proj.weight.scales"] = nil
+        try Safetensors.save(tensors, metadata: [:], to: folder.appendingPathComponent("model.safetensors"))
+        let error = #expect(throws: ModelError.self) { try CausalLanguageModel.load(directory: folder) }
+        #expect("\(error.map { "\($0)" } ?? "")".contains("model.layers.0.self_attn.q_proj.weight.scales"))
+    }
+}

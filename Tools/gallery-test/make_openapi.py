@@ -136,7 +136,7 @@ schemas = {
         "properties": {
             "id": with_desc(ID, "`o-` and 12 hex digits."),
             "jobID": {"type": "string"},
-            "kind": with_desc({"type": "string", "enum": ["adapter", "model", "gguf"]}, "`adapter` (PEFT LoRA), `model` (full weights) or `gguf` (a compressed file for llama.cpp and Ollama)."),
+            "kind": with_desc({"type": "string", "enum": ["adapter", "model", "gguf", "quantized"]}, "`adapter` (PEFT LoRA), `model` (full weights), `gguf` (a compressed file for llama.cpp and Ollama) or `quantized` (a model folder in the engine's int8 or q4 format, for `temper serve`)."),
             "path": {"type": "string"},
             "sha256": with_desc(SHA, "The hash of its manifest: the sorted `name sha256` lines of its files."),
             "bytes": INT,
@@ -246,7 +246,7 @@ schemas = {
             "output": nullable({"type": "string"}, "An output id (not a GGUF one)."),
             "model": nullable({"type": "string"}, "A model id (used when `output` is absent)."),
             "dataset": with_desc({"type": "string"}, "A text dataset (`{\"text\": ...}` lines) for the quality measurement."),
-            "format": {"type": "string", "enum": ["q8_0", "q4_0"]},
+            "format": {"type": "string", "enum": ["q8_0", "q4_0", "int8", "q4"], "description": "q8_0 or q4_0: a GGUF for llama.cpp and Ollama; int8 or q4: a model folder in the engine's formats, for temper serve."},
         },
     },
     "DeployRequest": {
@@ -376,7 +376,7 @@ paths = {
                        "output": "o-0123456789ab", "dataset": "d-0123456789ab", "kind": "loss", "compare_base": True}}}}),
     },
     "/api/compressions": {
-        "post": op("compress", "Queue a compression job (`temper compress`): a q8_0 or q4_0 GGUF with its size and quality",
+        "post": op("compress", "Queue a compression job (`temper compress`): a q8_0 or q4_0 GGUF, or an int8 or q4 folder for the engine, with its size and quality",
                    {**ok("Queued (a job with method `compress`); its output is a `gguf` output.", ref("JobRecord"), "201"), **errors(400, 401, 404, 413, 422, 500)}, tags=["jobs"],
                    description="Unknown ids are a 404; a dataset that is not text, an unknown format or a GGUF output are a 422. The report appears as `compression` in GET /api/jobs/{id}.",
                    body={"required": True, "content": {"application/json": {"schema": ref("CompressRequest"), "example": {
