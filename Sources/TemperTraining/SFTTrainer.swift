@@ -37,6 +37,13 @@ struct PreparedModel {
 
     init(_ recipe: TrainingRecipe, log: (String) -> Void) throws {
         directory = URL(fileURLWithPath: recipe.model)
+        // Its quantized projections are not parameters: full training would leave them as they are
+        // and save a model without them. A LoRA over it keeps them frozen, which is what it wants.
+        if recipe.method == .full, let format = try? CausalLanguageModel.inferenceQuantization(of: directory) {
+            throw TrainingError.invalidRecipe(
+                field: "model",
+                reason: "\(recipe.model) is quantized for inference (temper_quantization \(format)); full training needs float weights: train the model it was made from, or a LoRA over it")
+        }
         lm = try LanguageModel.load(directory: directory)
         let network = lm.network
         switch recipe.method {
