@@ -668,4 +668,30 @@ int tmx_save_gguf(const char* path, tmx_strvec names, tmx_vec arrays, tmx_gguf_m
   })
 }
 
+// MARK: distributed
+
+namespace {
+std::optional<mx::distributed::Group> joined_group;
+}
+
+bool tmx_distributed_is_available(const char* backend) {
+  try {
+    return mx::distributed::is_available(std::string(backend));
+  } catch (...) {
+    return false;
+  }
+}
+
+int tmx_distributed_init(const char* backend, bool strict, int* rank, int* size) {
+  TMX_TRY({
+    joined_group = mx::distributed::init(strict, std::string(backend));
+    *rank = joined_group->rank();
+    *size = joined_group->size();
+  })
+}
+
+int tmx_all_sum(tmx_array* out, tmx_array a) {
+  TMX_TRY(*out = wrap(mx::distributed::all_sum(a->a, joined_group)))
+}
+
 }  // extern "C"

@@ -10,7 +10,7 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Run fixed workloads and report speed.",
-        subcommands: [MatmulBench.self, KernelsBench.self, GenerateBench.self, ServeBench.self, QuantizationBench.self, SFTBench.self, DPOBench.self, GRPOBench.self]
+        subcommands: [MatmulBench.self, KernelsBench.self, GenerateBench.self, ServeBench.self, QuantizationBench.self, SFTBench.self, DPOBench.self, GRPOBench.self, AllReduceBench.self]
     )
 }
 

@@ -11,7 +11,7 @@ struct Temper: ParsableCommand {
         subcommands: [
             SFTCommand.self, DPOCommand.self, GRPOCommand.self, MergeCommand.self, ConvertCommand.self, TokenizeCommand.self,
             GenerateCommand.self, ChatCommand.self, ScoreCommand.self, ServeCommand.self,
-            EvalCommand.self, CompressCommand.self, GalleryCommand.self, BenchCommand.self, DemoCommand.self, InfoCommand.self,
+            EvalCommand.self, CompressCommand.self, GalleryCommand.self, LaunchCommand.self, BenchCommand.self, DemoCommand.self, InfoCommand.self,
         ]
     )
 

@@ -104,3 +104,38 @@ struct TemperProcess {
         #expect(difference < 1e-5, "\(check)")
     }
 }
+
+/// `temper launch`: ranks joined by MLX's ring backend over loopback, and a failing rank named.
+@Suite(.serialized) struct LaunchCLITests {
+    @Test func ranksSumOverLoopback() throws {
+        let result = try TemperProcess.run(["launch", "--ranks", "3", "--", "temper", "bench", "allreduce", "--elements", "4096", "--rounds", "2"])
+        #expect(result.exitCode == 0, "\(result.standardError)")
+        let lines = result.standardOutput.split(separator: "\n").map(String.init).sorted()
+        #expect(lines.count == 3, "\(result.standardOutput)")
+        for (rank, line) in lines.enumerated() {
+            // 1 + 2 + 3 in every element.
+            #expect(line.hasPrefix("[rank \(rank)] rank \(rank) of 3: all_sum of 4096 floats = 6 (correct)"), "\(line)")
+        }
+    }
+
+    @Test func aFailedRankStopsTheOthersAndIsNamed() throws {
+        let temper = TemperProcess.executable.path
+        let started = Date()
+        let result = try TemperProcess.run([
+            "launch", "--ranks", "2", "--timeout", "2", "--", "sh", "-c",
+            "if [ \"$TEMPER_RANK\" = 1 ]; then echo leaving; exit 3; fi; exec \(temper) bench allreduce --elements 1000",
+        ])
+        #expect(result.exitCode == 3)
+        #expect(result.standardOutput == "[rank 1] leaving\n")
+        #expect(result.standardError.contains("rank 1 exited with status 3; the others get 2 s to stop"), "\(result.standardError)")
+        #expect(result.standardError.contains("launch failed: rank 1 of 2 exited with status 3"), "\(result.standardError)")
+        // Rank 0 waits for its peer until the launcher stops it: 2 s, then terminate (and 2 s more at most).
+        #expect(Date().timeIntervalSince(started) < 20)
+    }
+
+    @Test func needsACommand() throws {
+        let result = try TemperProcess.run(["launch", "--ranks", "2"])
+        #expect(result.exitCode == 2)
+        #expect(result.standardError.contains("give the command to run after --"), "\(result.standardError)")
+    }
+}

@@ -475,3 +475,15 @@ extension TransformsTests {
         }
     }
 }
+
+@Suite struct DistributedTests {
+    /// A process started on its own is a group of one: all_sum returns its input.
+    @Test func aLoneProcessIsAGroupOfOne() throws {
+        let group = try Distributed.join(backend: "any", strict: false)
+        #expect(group == Distributed.Group(rank: 0, size: 1))
+        #expect(group.isMain)
+        let x = Tensor([1, 2.5, -3] as [Float], shape: [3])
+        #expect(Distributed.allSum(x).toArray(Float.self) == [1, 2.5, -3])
+        #expect(Distributed.isAvailable("ring"))
+    }
+}

@@ -276,6 +276,16 @@ void tmx_gguf_meta_set_strings(tmx_gguf_meta m, const char* key, tmx_strvec valu
 int tmx_load_gguf(const char* path, tmx_strvec names, tmx_vec arrays, tmx_gguf_meta metadata);
 int tmx_save_gguf(const char* path, tmx_strvec names, tmx_vec arrays, tmx_gguf_meta metadata);
 
+// MARK: distributed (MLX's collectives over the process group)
+
+/// Whether MLX was built with the backend ("ring", "mpi", "nccl", or "any").
+bool tmx_distributed_is_available(const char* backend);
+/// Joins the process group of `backend` (the ring backend reads MLX_RANK and MLX_HOSTFILE) and keeps
+/// it for tmx_all_sum; `strict` makes a failure to join an error instead of a group of one.
+int tmx_distributed_init(const char* backend, bool strict, int* rank, int* size);
+/// The elementwise sum of `a` over every process of the group joined last (lazy, like any op).
+int tmx_all_sum(tmx_array* out, tmx_array a);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,186 @@
+import ArgumentParser
+import Foundation
+import TemperCore
+
+/// `temper launch --ranks N -- temper …`: the ranks of a data-parallel job as local processes joined by
+/// MLX's ring backend over loopback. Each gets MLX_RANK and MLX_HOSTFILE (a JSON list with one
+/// `127.0.0.1:PORT` per rank) and TEMPER_RANK / TEMPER_WORLD_SIZE; their output lines are prefixed
+/// `[rank i]`. When a rank fails, the others get `--timeout` seconds to stop on their own (a
+/// collective with a dead peer fails or hangs), then are terminated; the exit status names the rank.
+struct LaunchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "launch",
+        abstract: "Run a command as the ranks of a data-parallel job (MLX's ring backend over loopback).",
+        discussion: """
+            Example: temper launch --ranks 2 -- temper bench allreduce. Where `mpirun` is installed, \
+            `mpirun -np N temper …` starts the ranks as well (MLX's MPI backend).
+            """)
+
+    @Option(help: "Processes to start.") var ranks: Int = 2
+    @Option(help: "Seconds the other ranks get to stop after one fails, before they are terminated.") var timeout: Double = 30
+    @Argument(parsing: .captureForPassthrough, help: "The command each rank runs (after --).") var command: [String] = []
+
+    func validate() throws {
+        guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1, got \(ranks)") }
+        guard timeout > 0 else { throw ValidationError("--timeout must be positive, got \(timeout)") }
+        if command.first == "--" { return }
+        guard !command.isEmpty else { throw ValidationError("give the command to run after --, e.g. temper launch --ranks 2 -- temper bench allreduce") }
+    }
+
+    func run() throws {
+        let arguments = command.first == "--" ? Array(command.dropFirst()) : command
+        guard let program = arguments.first else { throw ValidationError("give the command to run after --") }
+        let hostfile = FileManager.default.temporaryDirectory.appendingPathComponent("temper-ranks-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: hostfile) }
+        let ports = try (0..<ranks).map { _ in try Self.freeLoopbackPort() }
+        let hosts = ports.map { ["127.0.0.1:\($0)"] }
+        try JSONSerialization.data(withJSONObject: hosts).write(to: hostfile)
+
+        let executable = program == "temper" ? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath() : Self.resolve(program)
+        var processes: [Process] = []
+        for rank in 0..<ranks {
+            let process = Process()
+            process.executableURL = executable
+            process.arguments = Array(arguments.dropFirst())
+            var environment = ProcessInfo.processInfo.environment
+            environment["MLX_RANK"] = String(rank)
+            environment["MLX_HOSTFILE"] = hostfile.path
+            environment["TEMPER_RANK"] = String(rank)
+            environment["TEMPER_WORLD_SIZE"] = String(ranks)
+            process.environment = environment
+            process.standardOutput = Self.prefixing(FileHandle.standardOutput, rank: rank)
+            process.standardError = Self.prefixing(FileHandle.standardError, rank: rank)
+            try process.run()
+            processes.append(process)
+        }
+
+        // The first rank to fail starts the others' countdown.
+        var failure: (rank: Int, status: Int32)?
+        var deadline: Date?
+        while processes.contains(where: \.isRunning) {
+            if failure == nil, let rank = processes.indices.first(where: { !processes[$0].isRunning && processes[$0].terminationStatus != 0 }) {
+                failure = (rank, processes[rank].terminationStatus)
+                deadline = Date().addingTimeInterval(timeout)
+                log("rank \(rank) exited with status \(processes[rank].terminationStatus); the others get \(Int(timeout)) s to stop")
+            }
+            if let deadline, Date() > deadline {
+                for (rank, process) in processes.enumerated() where process.isRunning {
+                    log("rank \(rank) still running \(Int(timeout)) s after rank \(failure!.rank) failed: terminating it")
+                    process.terminate()
+                }
+                Thread.sleep(forTimeInterval: 2)
+                for process in processes where process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                break
+            }
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        for process in processes { process.waitUntilExit() }
+        if failure == nil, let rank = processes.indices.first(where: { processes[$0].terminationStatus != 0 }) {
+            failure = (rank, processes[rank].terminationStatus)
+        }
+        if let failure {
+            log("launch failed: rank \(failure.rank) of \(ranks) exited with status \(failure.status)")
+            throw ExitCode(failure.status == 0 ? 1 : failure.status)
+        }
+    }
+
+    /// A port nothing listens on now (the kernel's pick for port 0; the ranks bind it a moment later).
+    static func freeLoopbackPort() throws -> Int {
+        let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard descriptor >= 0 else { throw ValidationError("cannot open a socket: \(String(cString: strerror(errno)))") }
+        defer { close(descriptor) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        address.sin_port = 0
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        let bound = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, length) == 0 && getsockname(descriptor, $0, &length) == 0 }
+        }
+        guard bound else { throw ValidationError("cannot bind a loopback port: \(String(cString: strerror(errno)))") }
+        return Int(UInt16(bigEndian: address.sin_port))
+    }
+
+    /// A program name found on PATH (or a path as it is).
+    static func resolve(_ program: String) -> URL {
+        if program.contains("/") { return URL(fileURLWithPath: program) }
+        for folder in (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":") {
+            let candidate = URL(fileURLWithPath: String(folder)).appendingPathComponent(program)
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        return URL(fileURLWithPath: program)
+    }
+
+    /// A pipe whose lines reach `destination` as `[rank i] line`.
+    static func prefixing(_ destination: FileHandle, rank: Int) -> Pipe {
+        let pipe = Pipe()
+        let pending = LockedBuffer()
+        pipe.fileHandleForReading.readabilityHandler = { handle in
+            let data = handle.availableData
+            let lines = pending.append(data, flush: data.isEmpty)
+            for line in lines { destination.write(Data("[rank \(rank)] ".utf8) + line + Data("\n".utf8)) }
+            if data.isEmpty { handle.readabilityHandler = nil }
+        }
+        return pipe
+    }
+
+    /// Bytes not yet ended by a newline.
+    final class LockedBuffer: @unchecked Sendable {
+        let lock = NSLock()
+        var bytes = Data()
+
+        /// The complete lines in `bytes` + `data` (and, with `flush`, the unfinished rest).
+        func append(_ data: Data, flush: Bool) -> [Data] {
+            lock.lock()
+            defer { lock.unlock() }
+            bytes += data
+            var lines: [Data] = []
+            while let newline = bytes.firstIndex(of: 0x0A) {
+                lines.append(bytes[bytes.startIndex..<newline])
+                bytes = Data(bytes[(newline + 1)...])
+            }
+            if flush, !bytes.isEmpty {
+                lines.append(bytes)
+                bytes = Data()
+            }
+            return lines
+        }
+    }
+}
+
+/// `temper bench allreduce`: joins the ranks `temper launch` started and times `all_sum`, checking its
+/// result (rank r contributes r + 1 in every element: the sum is n(n+1)/2).
+struct AllReduceBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "allreduce",
+        abstract: "Time MLX's all_sum across the ranks of `temper launch` and check its result.")
+
+    @Option(help: "float32 elements per all_sum.") var elements: Int = 1_000_000
+    @Option(help: "Timed all_sums.") var rounds: Int = 5
+
+    func validate() throws {
+        guard elements > 0 else { throw ValidationError("--elements must be positive, got \(elements)") }
+        guard rounds > 0 else { throw ValidationError("--rounds must be positive, got \(rounds)") }
+    }
+
+    func run() throws {
+        let group = try Distributed.join(backend: "any", strict: true)
+        let contribution = Tensor.full([elements], value: Double(group.rank + 1))
+        var seconds: [Double] = []
+        var total: Float = 0
+        for _ in 0..<(rounds + 1) {
+            let start = DispatchTime.now().uptimeNanoseconds
+            let sum = Distributed.allSum(contribution)
+            eval([sum])
+            seconds.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9)
+            total = sum[0].item(Float.self)
+        }
+        let expected = Float(group.size * (group.size + 1) / 2)
+        guard total == expected else { throw ValidationError("all_sum gave \(total), expected \(expected)") }
+        let median = seconds.dropFirst().sorted()[rounds / 2]
+        // A ring all-reduce sends 2 (n − 1) / n of the buffer from each rank.
+        let sent = Double(elements * 4) * 2 * Double(group.size - 1) / Double(group.size)
+        print(String(format: "rank %d of %d: all_sum of %d floats = %.0f (correct), median %.2f ms, %.1f MB sent per rank (%.0f MB/s)",
+                     group.rank, group.size, elements, total, median * 1e3, sent / 1e6, sent / 1e6 / median))
+    }
+}
