@@ -176,7 +176,7 @@ let package = Package(
             ],
             swiftSettings: swiftSettings),
         .testTarget(
-            name: "TemperCLITests", dependencies: ["temper", "TemperTestSupport"], swiftSettings: swiftSettings),
+            name: "TemperCLITests", dependencies: ["temper", "TemperTestSupport", "TemperCore"], swiftSettings: swiftSettings),
     ],
     cxxLanguageStandard: .gnucxx20
 )

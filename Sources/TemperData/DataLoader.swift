@@ -194,6 +194,20 @@ public struct DataLoader: Sendable {
         return dropLastPartialBatch ? count / batchSize : (count + batchSize - 1) / batchSize
     }
 
+    /// Rank `rank`'s share of a batch of `size` × the per-rank batch size: its consecutive rows, laid
+    /// out as long as the whole batch. A rank left without rows (the last, short batch) gets the
+    /// first row with nothing to train, so it still runs the step's shapes and adds nothing.
+    public func shard(of batch: Batch, rank: Int, size: Int) -> Batch {
+        let perRank = batchSize / size
+        let rows = Array(batch.sampleIndices.dropFirst(rank * perRank).prefix(perRank))
+        guard rows.isEmpty else { return makeBatch(rows, length: batch.length) }
+        var idle = makeBatch(Array(batch.sampleIndices.prefix(1)), length: batch.length)
+        idle.labels = idle.labels.map { $0.map { _ in Int32(ignoredLabel) } }
+        idle.trainedTokenCount = 0
+        idle.tokenCount = 0
+        return idle
+    }
+
     public mutating func next() -> Batch? {
         guard !samples.isEmpty else { return nil }
         while true {
@@ -217,10 +231,10 @@ public struct DataLoader: Sendable {
     }
 
     /// Lays out rows: packed rows are `maxLength` long, unpacked batches as long as their longest
-    /// sample.
-    public func makeBatch(_ rows: [[Int]]) -> Batch {
+    /// sample (or `length`, to lay out part of a batch as the whole one is).
+    public func makeBatch(_ rows: [[Int]], length: Int? = nil) -> Batch {
         let lengths = rows.map { $0.reduce(0) { $0 + samples[$1].count } }
-        let length = packing == .none ? (lengths.max() ?? 0) : maxLength
+        let length = length ?? (packing == .none ? (lengths.max() ?? 0) : maxLength)
         var batch = Batch(
             ids: [], labels: [], positions: [], segments: [], trainedTokenCount: 0, tokenCount: 0, sampleIndices: rows)
         for row in rows {

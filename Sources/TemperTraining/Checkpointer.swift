@@ -45,7 +45,7 @@ public struct Checkpointer: Sendable {
         _ state: CheckpointState, model: CausalLanguageModel, trainableNames: [String], optimizer: any Optimizer
     ) throws -> URL {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let final = directory.appendingPathComponent(String(format: "step-%06d", state.step))
+        let final = folder(step: state.step)
         let temporary = directory.appendingPathComponent(".tmp-" + final.lastPathComponent)
         try? FileManager.default.removeItem(at: temporary)
         try FileManager.default.createDirectory(at: temporary, withIntermediateDirectories: true)
@@ -64,6 +64,9 @@ public struct Checkpointer: Sendable {
     }
 
     /// Checkpoint folders, oldest first.
+    /// Where the checkpoint of `step` is (or goes).
+    public func folder(step: Int) -> URL { directory.appendingPathComponent(String(format: "step-%06d", step)) }
+
     public func folders() -> [URL] {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         return names.filter { $0.hasPrefix("step-") }.sorted().map { directory.appendingPathComponent($0) }

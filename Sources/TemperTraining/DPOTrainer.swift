@@ -214,6 +214,7 @@ public final class DPOTrainer {
     public func run(
         resume: Bool = false, cancellation: CancellationFlag? = nil, events: ((TrainingEvent) -> Void)? = nil
     ) throws -> TrainingSummary {
+        guard !DataParallel.isLaunched else { throw TrainingError.notDataParallel(method: "dpo") }
         try recipe.validate()
         let start = Date()
         let prepared = try PreparedModel(recipe.core, log: log)

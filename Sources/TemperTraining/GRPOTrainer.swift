@@ -27,6 +27,7 @@ public final class GRPOTrainer {
     public func run(
         resume: Bool = false, cancellation: CancellationFlag? = nil, events: ((TrainingEvent) -> Void)? = nil
     ) throws -> TrainingSummary {
+        guard !DataParallel.isLaunched else { throw TrainingError.notDataParallel(method: "grpo") }
         try recipe.validate()
         let start = Date()
         let rewards = try RewardSpec.parse(

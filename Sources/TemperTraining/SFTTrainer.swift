@@ -122,13 +122,22 @@ public final class SFTTrainer {
             tokenizer: lm.tokenizer, chatTemplate: lm.chatTemplate)
         log(dataset.report.summary)
 
-        let run = try TrainingRun(core: recipe.core, recipeJSON: try recipe.jsonData(), prepared: prepared, resume: resume, log: log)
-        var loader = try makeLoader(dataset.train, lm: lm, shuffle: true, cursor: run.cursor)
+        let parallel = try DataParallel.fromEnvironment()
+        let run = try TrainingRun(
+            core: recipe.core, recipeJSON: try recipe.jsonData(), prepared: prepared, resume: resume, dataParallel: parallel, log: log)
+        // Data parallel: every rank walks the global batches (N × the batch size, in the same order)
+        // and trains on its own rows of each.
+        let ranks = parallel?.group.size ?? 1, rank = parallel?.group.rank ?? 0
+        var loader = try makeLoader(dataset.train, lm: lm, shuffle: true, cursor: run.cursor, batchSize: recipe.batchSize * ranks)
         let (stepsPerEpoch, totalSteps) = run.totalSteps(batchesPerEpoch: loader.batchesPerEpoch)
-        log("training \(totalSteps) steps (\(stepsPerEpoch) per epoch), batch \(recipe.batchSize) × \(recipe.maxLength) tokens, grad accum \(recipe.gradAccum)")
+        log("training \(totalSteps) steps (\(stepsPerEpoch) per epoch), batch \(recipe.batchSize) × \(recipe.maxLength) tokens, grad accum \(recipe.gradAccum)"
+            + (ranks > 1 ? ", rank \(rank) of \(ranks) (global batch \(recipe.batchSize * ranks))" : ""))
         return try run.train(
             SFTObjective(trainsOutputWeight: prepared.trainableNames.contains(network.outputWeightName)),
-            totalSteps: totalSteps, start: start, nextMicroBatch: { loader.next().map(TokenBatch.init) },
+            totalSteps: totalSteps, start: start,
+            nextMicroBatch: {
+                loader.next().map { batch in TokenBatch(ranks > 1 ? loader.shard(of: batch, rank: rank, size: ranks) : batch) }
+            },
             tokenCounts: { ($0.tokenCount, $0.trainedTokenCount) }, cursor: { loader.cursor },
             evaluate: dataset.eval.isEmpty ? nil : { [self] _ in try evaluate(network, dataset.eval, lm: lm) },
             cancellation: cancellation, events: events)
@@ -137,10 +146,10 @@ public final class SFTTrainer {
     /// Batches of the recipe's shape: shuffled by the recipe's seed for training, one pass in
     /// order for evaluation.
     func makeLoader(
-        _ samples: [TokenizedSample], lm: LanguageModel, shuffle: Bool, cursor: DataCursor = DataCursor()
+        _ samples: [TokenizedSample], lm: LanguageModel, shuffle: Bool, cursor: DataCursor = DataCursor(), batchSize: Int? = nil
     ) throws -> DataLoader {
         try DataLoader(
-            samples: samples, batchSize: recipe.batchSize, maxLength: recipe.maxLength,
+            samples: samples, batchSize: batchSize ?? recipe.batchSize, maxLength: recipe.maxLength,
             packing: recipe.packing ? .firstFitDecreasing : .none, shuffle: shuffle,
             seed: shuffle ? recipe.seed : 0, padTokenID: DataLoader.padTokenID(for: lm.tokenizer),
             epochs: shuffle ? nil : 1, cursor: cursor)

@@ -63,6 +63,8 @@ public final class TrainStep {
     /// With LoRA dropout, the run's seed: each micro-batch draws fresh masks from
     /// (seed, step, micro-batch), so a resumed run draws the same. Nil: no dropout.
     public var dropoutSeed: UInt64?
+    /// The ranks to sum the step over (``DataParallel``); nil when this process trains alone.
+    public var dataParallel: DataParallel?
 
     public init(
         model: CausalLanguageModel, trainableNames: [String], optimizer: any Optimizer, maxGradientNorm: Float = 0,
@@ -81,7 +83,9 @@ public final class TrainStep {
         _ objective: O, microBatches: [O.Batch], step: Int = 0
     ) -> (loss: Tensor, metrics: [String: Tensor], gradients: [String: Tensor]) {
         let names = trainableNames
-        let stepWeight = max(1, microBatches.reduce(0) { $0 + objective.weight(of: $1) })
+        // Every rank normalises by the whole step's weight, so the ranks' sums add up to one batch's.
+        let localWeight = microBatches.reduce(0) { $0 + objective.weight(of: $1) }
+        let stepWeight = max(1, dataParallel?.sum(localWeight) ?? localWeight)
         let current = model.parameters()
         let trainable = names.map { current[$0]! }
         var gradientSum: [Tensor]?
@@ -106,6 +110,14 @@ public final class TrainStep {
         }
         try? model.update(parameters: Dictionary(uniqueKeysWithValues: zip(names, trainable)))
         model.setLoRADropout(seed: nil)
+        if let dataParallel, let local = gradientSum {
+            let metricNames = metricSums.keys.sorted()
+            let summed = dataParallel.sum([lossSum] + metricNames.map { metricSums[$0]! } + local)
+            lossSum = summed[0]
+            metricSums = Dictionary(uniqueKeysWithValues: zip(metricNames, summed[1..<(1 + metricNames.count)].map { $0 }))
+            gradientSum = Array(summed.dropFirst(1 + metricNames.count))
+            eval([lossSum] + gradientSum!)
+        }
         return (lossSum, metricSums, Dictionary(uniqueKeysWithValues: zip(names, gradientSum ?? [])))
     }
 
@@ -120,10 +132,11 @@ public final class TrainStep {
         let updated = optimizer.update(parameters: current, gradients: clipped, learningRate: learningRate)
         try model.update(parameters: updated)
         eval(Array(updated.values) + Array(optimizer.state.values) + [norm])
+        let localWeight = microBatches.reduce(0) { $0 + objective.weight(of: $1) }
         return StepResult(
             loss: loss.item(Float.self), gradientNorm: norm.item(Float.self),
             metrics: metrics.mapValues { Double($0.item(Float.self)) },
-            weight: microBatches.reduce(0) { $0 + objective.weight(of: $1) })
+            weight: dataParallel?.sum(localWeight) ?? localWeight)
     }
 
     func setDropout(step: Int, microBatch: Int) {

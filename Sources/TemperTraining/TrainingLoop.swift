@@ -133,11 +133,14 @@ public struct TrainingLoop<O: Objective> {
             objective.stepTaken(metrics: result.metrics)
             step += 1
             let counts = batches.map(tokenCounts)
+            var tokens = [counts.reduce(0) { $0 + $1.tokens }, counts.reduce(0) { $0 + $1.trained }]
+            // Data parallel: the whole step's tokens, every rank's.
+            if let dataParallel = trainStep.dataParallel { tokens = dataParallel.sum(tokens) }
             let elapsed = Date().timeIntervalSince(loopStart)
             try emit(.step(StepEvent(
                 step: step, totalSteps: totalSteps, loss: result.loss, learningRate: rate,
-                gradientNorm: result.gradientNorm, tokens: counts.reduce(0) { $0 + $1.tokens },
-                trainedTokens: counts.reduce(0) { $0 + $1.trained }, seconds: Date().timeIntervalSince(stepStart),
+                gradientNorm: result.gradientNorm, tokens: tokens[0],
+                trainedTokens: tokens[1], seconds: Date().timeIntervalSince(stepStart),
                 elapsedSeconds: elapsed, etaSeconds: elapsed / Double(step - firstStep) * Double(totalSteps - step),
                 epoch: epoch(), peakMemoryMB: Double(Memory.peakBytes) / 1_048_576, metrics: result.metrics)))
             if let evaluate, evalEvery > 0, step % evalEvery == 0, step < totalSteps {
@@ -178,10 +181,18 @@ public final class TrainingEventLog {
 
     /// Opens `metrics.jsonl` in `output`: a resumed run keeps the records up to `resumedStep`
     /// and rewrites what follows; a fresh run starts it empty.
+    /// `writesMetrics` false (a data-parallel rank other than 0): progress lines only.
     public init(
-        output: URL, resumedStep: Int?, logEvery: Int = 1, progressMetrics: [String] = [],
+        output: URL, resumedStep: Int?, logEvery: Int = 1, progressMetrics: [String] = [], writesMetrics: Bool = true,
         log: @escaping (String) -> Void
     ) throws {
+        self.log = log
+        self.logEvery = max(1, logEvery)
+        self.progressMetrics = progressMetrics
+        guard writesMetrics else {
+            metrics = FileHandle.nullDevice
+            return
+        }
         let url = output.appendingPathComponent("metrics.jsonl")
         if let resumedStep {
             try Self.truncate(url, afterStep: resumedStep)
@@ -196,9 +207,6 @@ public final class TrainingEventLog {
         }
         handle.seekToEndOfFile()
         metrics = handle
-        self.log = log
-        self.logEvery = max(1, logEvery)
-        self.progressMetrics = progressMetrics
     }
 
     deinit { try? metrics.close() }

@@ -17,13 +17,20 @@ struct TrainingRun {
     let resumed: CheckpointState?
     let trainStep: TrainStep
     let log: (String) -> Void
+    /// The ranks of a data-parallel run (`temper launch`); only rank 0 writes files.
+    let dataParallel: DataParallel?
+    var writesFiles: Bool { dataParallel?.group.isMain ?? true }
 
     /// Where the data's order starts: the resumed checkpoint's cursor, or the beginning.
     var cursor: DataCursor { resumed?.cursor ?? DataCursor() }
     var firstStep: Int { resumed?.step ?? 0 }
 
-    init(core: TrainingRecipe, recipeJSON: Data, prepared: PreparedModel, resume: Bool, log: @escaping (String) -> Void) throws {
+    init(
+        core: TrainingRecipe, recipeJSON: Data, prepared: PreparedModel, resume: Bool, dataParallel: DataParallel? = nil,
+        log: @escaping (String) -> Void
+    ) throws {
         self.core = core
+        self.dataParallel = dataParallel
         self.prepared = prepared
         self.log = log
         output = URL(fileURLWithPath: core.output)
@@ -35,8 +42,9 @@ struct TrainingRun {
         trainStep = TrainStep(
             model: prepared.network, trainableNames: prepared.trainableNames, optimizer: core.makeOptimizer(),
             maxGradientNorm: core.maxGradNorm, dropoutSeed: core.lora.dropout > 0 ? core.seed : nil)
+        trainStep.dataParallel = dataParallel
         try FileManager.default.createDirectory(at: output, withIntermediateDirectories: true)
-        try writeFileAtomically(recipeJSON, to: output.appendingPathComponent("recipe.json"))
+        if dataParallel?.group.isMain ?? true { try writeFileAtomically(recipeJSON, to: output.appendingPathComponent("recipe.json")) }
         if let checkpoint, let resumed {
             try checkpointer.restore(checkpoint, state: resumed, model: prepared.network, optimizer: &trainStep.optimizer)
             log("resumed from \(checkpoint.lastPathComponent) at step \(resumed.step)")
@@ -57,16 +65,19 @@ struct TrainingRun {
         cancellation: CancellationFlag?, events: ((TrainingEvent) -> Void)?
     ) throws -> TrainingSummary {
         let eventLog = try TrainingEventLog(
-            output: output, resumedStep: resumed?.step, logEvery: core.logEvery, progressMetrics: progressMetrics, log: log)
-        let (checkpointer, identity, trainStep, network, names) =
-            (checkpointer, identity, trainStep, prepared.network, prepared.trainableNames)
+            output: output, resumedStep: resumed?.step, logEvery: core.logEvery, progressMetrics: progressMetrics,
+            writesMetrics: writesFiles, log: log)
+        let (checkpointer, identity, trainStep, network, names, writesFiles) =
+            (checkpointer, identity, trainStep, prepared.network, prepared.trainableNames, writesFiles)
         var loop = TrainingLoop(
             trainStep: trainStep, objective: objective,
             schedule: LearningRateSchedule(kind: core.schedule, peak: core.learningRate, warmupSteps: core.warmupSteps, totalSteps: totalSteps),
             gradientAccumulation: core.gradAccum, evalEvery: core.evalEvery, saveEvery: core.saveEvery,
             nextMicroBatch: nextMicroBatch, tokenCounts: tokenCounts, epoch: { cursor().epoch }, evaluate: evaluate,
             saveCheckpoint: { step, _ in
-                try checkpointer.save(
+                // The other ranks hold the same state; rank 0 alone writes it.
+                guard writesFiles else { return checkpointer.folder(step: step) }
+                return try checkpointer.save(
                     CheckpointState(step: step, cursor: cursor(), optimizerStep: trainStep.optimizer.step, identity: identity),
                     model: network, trainableNames: names, optimizer: trainStep.optimizer)
             },
@@ -75,7 +86,7 @@ struct TrainingRun {
             try eventLog.handle(event)
             events?(event)
         }
-        if !finished.cancelled { try prepared.saveOutputs(core, to: output) }
+        if !finished.cancelled, writesFiles { try prepared.saveOutputs(core, to: output) }
         return TrainingSummary(
             steps: finished.steps, firstLoss: eventLog.firstLoss, lastLoss: eventLog.lastLoss, finalEval: eventLog.lastEval,
             trainableParameters: prepared.report.trainableParameters, totalParameters: prepared.report.totalParameters,

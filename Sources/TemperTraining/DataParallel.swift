@@ -1,0 +1,71 @@
+import Foundation
+import TemperCore
+
+/// Data parallelism over MLX's process group (`temper launch`): every rank runs the same step on its
+/// rows of the global batch, and the step's sums (its weight, loss, metrics and gradients) are summed
+/// across ranks before the optimizer, so every rank takes the same update and N ranks × batch b
+/// train as one process with batch N·b. Tensors travel in fused buckets: one all_sum per bucket of
+/// up to ``bucketBytes``, not one per tensor.
+public struct DataParallel: Sendable {
+    public let group: Distributed.Group
+    public var bucketBytes: Int
+
+    public init(group: Distributed.Group, bucketBytes: Int = 32 << 20) {
+        self.group = group
+        self.bucketBytes = bucketBytes
+    }
+
+    /// Whether `temper launch` (or `mpirun`) started this process as one of several ranks.
+    public static var isLaunched: Bool {
+        let environment = ProcessInfo.processInfo.environment
+        return environment["MLX_HOSTFILE"] != nil || environment["OMPI_COMM_WORLD_SIZE"] != nil
+            || Int(environment["TEMPER_WORLD_SIZE"] ?? "1").map { $0 > 1 } == true
+    }
+
+    /// The group `temper launch` (or `mpirun`) started this process in; nil when it runs alone.
+    public static func fromEnvironment() throws -> DataParallel? {
+        guard isLaunched else { return nil }
+        let group = try Distributed.join(backend: "any", strict: true)
+        return group.size > 1 ? DataParallel(group: group) : nil
+    }
+
+    /// An integer summed over the ranks.
+    public func sum(_ value: Int) -> Int { sum([value])[0] }
+
+    /// Integers summed over the ranks, in one collective.
+    public func sum(_ values: [Int]) -> [Int] {
+        Distributed.allSum(Tensor(values.map { Int32($0) }, shape: [values.count])).toArray(Int32.self).map { Int($0) }
+    }
+
+    /// Float32 tensors summed over the ranks, each returned in its own shape; concatenated flat into
+    /// buckets of at most ``bucketBytes`` (a larger tensor is a bucket of its own).
+    public func sum(_ tensors: [Tensor]) -> [Tensor] {
+        var result: [Tensor] = []
+        result.reserveCapacity(tensors.count)
+        var bucket: [Tensor] = [], bytes = 0
+        func flush() {
+            guard !bucket.isEmpty else { return }
+            let summed = Distributed.allSum(Tensor.concatenated(bucket.map { $0.asType(.float32).reshaped(-1) }, axis: 0))
+            var offset = 0
+            for tensor in bucket {
+                result.append(summed.sliced(start: [offset], stop: [offset + tensor.size]).reshaped(tensor.shape).asType(tensor.dtype))
+                offset += tensor.size
+            }
+            bucket = []
+            bytes = 0
+        }
+        for tensor in tensors {
+            if bytes > 0, bytes + tensor.size * 4 > bucketBytes { flush() }
+            bucket.append(tensor)
+            bytes += tensor.size * 4
+        }
+        flush()
+        return result
+    }
+
+    /// The bytes each rank sends per step for `gradientBytes` of gradients (a ring all-reduce sends
+    /// 2 (n − 1) / n of the buffer).
+    public func bytesSentPerStep(gradientBytes: Int) -> Int {
+        gradientBytes * 2 * (group.size - 1) / group.size
+    }
+}
