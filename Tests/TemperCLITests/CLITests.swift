@@ -198,3 +198,62 @@ struct TemperProcess {
         #expect(result.standardError.contains("dpo does not train data-parallel yet (only sft does); run it without temper launch"), "\(result.standardError)")
     }
 }
+
+extension DataParallelCLITests {
+    /// The launched process whose environment has TEMPER_RANK=`rank`, among `launcher`'s children.
+    static func rankProcess(_ rank: Int, of launcher: pid_t) -> pid_t? {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        for entry in entries {
+            guard let pid = Int32(entry), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
+                let close = stat.range(of: ")", options: .backwards)
+            else { continue }
+            let fields = stat[close.upperBound...].split(separator: " ")
+            guard fields.count > 1, Int32(fields[1]) == launcher,
+                let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ")
+            else { continue }
+            if environment.split(separator: 0).contains(where: { String(decoding: $0, as: UTF8.self) == "TEMPER_RANK=\(rank)" }) { return pid }
+        }
+        return nil
+    }
+
+    /// A rank killed mid-run: the launcher names it and stops the other within its timeout; the last
+    /// checkpoint is whole, and the run resumed from it (2 ranks again) finishes.
+    @Test func aKilledRankStopsTheRunWhichResumes() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("temper-dp-kill-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let model = work.appendingPathComponent("SmolLM2"), output = work.appendingPathComponent("run")
+        #expect(try TemperProcess.run(["convert", "--from", ModelCLITests.gguf.path, "--to", model.path]).exitCode == 0)
+        let data = work.appendingPathComponent("sft.jsonl")
+        let lines = try String(contentsOf: ModelCLITests.root.appendingPathComponent("Data/sft-demo.jsonl"), encoding: .utf8).split(separator: "\n")
+        try (lines.prefix(16).joined(separator: "\n") + "\n").write(to: data, atomically: true, encoding: .utf8)
+        let sft = [
+            "sft", "--model", model.path, "--data", data.path, "--output", output.path, "--method", "lora", "--lora-rank", "4",
+            "--batch-size", "1", "--max-steps", "12", "--max-length", "48", "--save-every", "2",
+        ]
+        let launcher = Process()
+        launcher.executableURL = TemperProcess.executable
+        launcher.arguments = ["launch", "--ranks", "2", "--timeout", "3", "--", "temper"] + sft
+        let errors = Pipe()
+        launcher.standardOutput = FileHandle.nullDevice
+        launcher.standardError = errors
+        try launcher.run()
+        try await GalleryCLITests.waitForCheckpoint(output.appendingPathComponent("checkpoints"))
+        let victim = try #require(Self.rankProcess(1, of: launcher.processIdentifier))
+        let killed = Date()
+        kill(victim, SIGKILL)
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        launcher.waitUntilExit()
+        #expect(launcher.terminationStatus != 0)
+        #expect(Date().timeIntervalSince(killed) < 15, "the other rank stopped within the timeout")
+        #expect(message.contains("launch failed: rank 1 of 2 exited with status"), "\(message.suffix(2000))")
+
+        let resumed = try TemperProcess.run(["launch", "--ranks", "2", "--", "temper"] + sft + ["--resume"])
+        #expect(resumed.exitCode == 0, "\(resumed.standardError.suffix(2000))")
+        #expect(resumed.standardError.contains("[rank 0] resumed from step-"), "\(resumed.standardError.suffix(2000))")
+        let steps = try String(contentsOf: output.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n").compactMap {
+            (try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["step"] as? Int
+        }
+        #expect(steps == Array(1...12), "\(steps)")
+        #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent("adapter_model.safetensors").path))
+    }
+}
