@@ -2,11 +2,14 @@ import ArgumentParser
 import Foundation
 import TemperCore
 
-/// `temper launch --ranks N -- temper …`: the ranks of a data-parallel job as local processes joined by
-/// MLX's ring backend over loopback. Each gets MLX_RANK and MLX_HOSTFILE (a JSON list with one
-/// `127.0.0.1:PORT` per rank) and TEMPER_RANK / TEMPER_WORLD_SIZE; their output lines are prefixed
-/// `[rank i]`. When a rank fails, the others get `--timeout` seconds to stop on their own (a
-/// collective with a dead peer fails or hangs), then are terminated; the exit status names the rank.
+/// `temper launch --ranks N -- temper …`: the ranks of a data-parallel job joined by MLX's ring
+/// backend: local processes over loopback, or one per `--hosts` address, started through `--through`
+/// (ssh by default; `ip netns exec …` in the two-namespace test). Each gets MLX_RANK, the ranks'
+/// addresses (MLX_HOSTFILE, a JSON list with one `HOST:PORT` per rank; on other hosts as
+/// TEMPER_HOSTS_JSON, written to a file there by the rank) and TEMPER_RANK / TEMPER_WORLD_SIZE; their
+/// output lines are prefixed `[rank i]`. When a rank fails, the others get `--timeout` seconds to stop
+/// on their own (a collective with a dead peer fails or hangs), then are terminated; the exit status
+/// names the rank.
 struct LaunchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "launch",
@@ -17,12 +20,20 @@ struct LaunchCommand: ParsableCommand {
             """)
 
     @Option(help: "Processes to start.") var ranks: Int = 2
+    @Option(help: "One address per rank, comma-separated: the ranks run there (through --through) and listen on --port + rank.")
+    var hosts: String?
+    @Option(help: "With --hosts: the command that runs a rank's shell command line there; {host} and {rank} are replaced.")
+    var through = "ssh {host}"
+    @Option(help: "With --hosts: the first rank's port (rank i listens on port + i).") var port = 29500
     @Option(help: "Seconds the other ranks get to stop after one fails, before they are terminated.") var timeout: Double = 30
     @Argument(parsing: .captureForPassthrough, help: "The command each rank runs (after --).") var command: [String] = []
 
     func validate() throws {
         guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1, got \(ranks)") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive, got \(timeout)") }
+        if let hosts, hostList(hosts).count != ranks {
+            throw ValidationError("--hosts names \(hostList(hosts).count) addresses for \(ranks) ranks: give one per rank")
+        }
         if command.first == "--" { return }
         guard !command.isEmpty else { throw ValidationError("give the command to run after --, e.g. temper launch --ranks 2 -- temper bench allreduce") }
     }
@@ -32,21 +43,37 @@ struct LaunchCommand: ParsableCommand {
         guard let program = arguments.first else { throw ValidationError("give the command to run after --") }
         let hostfile = FileManager.default.temporaryDirectory.appendingPathComponent("temper-ranks-\(UUID().uuidString).json")
         defer { try? FileManager.default.removeItem(at: hostfile) }
-        let ports = try (0..<ranks).map { _ in try Self.freeLoopbackPort() }
-        let hosts = ports.map { ["127.0.0.1:\($0)"] }
-        try JSONSerialization.data(withJSONObject: hosts).write(to: hostfile)
+        let addresses = try hosts.map { list in hostList(list).enumerated().map { "\($0.element):\(port + $0.offset)" } }
+            ?? (0..<ranks).map { _ in "127.0.0.1:\(try Self.freeLoopbackPort())" }
+        let hostsJSON = try JSONSerialization.data(withJSONObject: addresses.map { [$0] })
+        try hostsJSON.write(to: hostfile)
 
         let executable = program == "temper" ? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath() : Self.resolve(program)
         var processes: [Process] = []
         for rank in 0..<ranks {
             let process = Process()
-            process.executableURL = executable
-            process.arguments = Array(arguments.dropFirst())
             var environment = ProcessInfo.processInfo.environment
-            environment["MLX_RANK"] = String(rank)
-            environment["MLX_HOSTFILE"] = hostfile.path
-            environment["TEMPER_RANK"] = String(rank)
-            environment["TEMPER_WORLD_SIZE"] = String(ranks)
+            let rankEnvironment = ["MLX_RANK": String(rank), "TEMPER_RANK": String(rank), "TEMPER_WORLD_SIZE": String(ranks)]
+            environment.merge(rankEnvironment) { $1 }
+            if let hosts {
+                // Elsewhere: one shell command line, run through --through; the rank writes the host
+                // list to a file of its own.
+                let host = hostList(hosts)[rank]
+                let assignments = (rankEnvironment.merging(["TEMPER_HOSTS_JSON": String(decoding: hostsJSON, as: UTF8.self)]) { $1 })
+                    .sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.shellQuoted($0.value))" }
+                let line = "cd \(Self.shellQuoted(FileManager.default.currentDirectoryPath)) && exec env "
+                    + (assignments + ([executable.path] + arguments.dropFirst()).map(Self.shellQuoted)).joined(separator: " ")
+                let prefix = through.replacingOccurrences(of: "{host}", with: host).replacingOccurrences(of: "{rank}", with: String(rank))
+                    .split(separator: " ").map(String.init)
+                guard let first = prefix.first else { throw ValidationError("--through is empty") }
+                process.executableURL = Self.resolve(first)
+                process.arguments = Array(prefix.dropFirst()) + [line]
+                environment["MLX_HOSTFILE"] = nil
+            } else {
+                process.executableURL = executable
+                process.arguments = Array(arguments.dropFirst())
+                environment["MLX_HOSTFILE"] = hostfile.path
+            }
             process.environment = environment
             process.standardOutput = Self.prefixing(FileHandle.standardOutput, rank: rank)
             process.standardError = Self.prefixing(FileHandle.standardError, rank: rank)
@@ -83,6 +110,11 @@ struct LaunchCommand: ParsableCommand {
             throw ExitCode(failure.status == 0 ? 1 : failure.status)
         }
     }
+
+    func hostList(_ list: String) -> [String] { list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }
+
+    /// `value` in single quotes for a POSIX shell.
+    static func shellQuoted(_ value: String) -> String { "'" + value.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
     /// A port nothing listens on now (the kernel's pick for port 0; the ranks bind it a moment later).
     static func freeLoopbackPort() throws -> Int {

@@ -145,9 +145,10 @@ struct TemperProcess {
 /// with batch 4 (the same losses and final weights within 1e-5, LoRA without dropout), rank 0 alone
 /// writing the files.
 @Suite(.serialized) struct DataParallelCLITests {
-    static func train(_ arguments: [String], ranks: Int, output: URL) throws {
+    /// `launch`: extra `temper launch` options (hosts).
+    static func train(_ arguments: [String], ranks: Int, output: URL, launch: [String] = []) throws {
         let command = ["sft"] + arguments + ["--output", output.path]
-        let result = try TemperProcess.run(ranks == 1 ? command : ["launch", "--ranks", String(ranks), "--", "temper"] + command)
+        let result = try TemperProcess.run(ranks == 1 ? command : ["launch", "--ranks", String(ranks)] + launch + ["--", "temper"] + command)
         try #require(result.exitCode == 0, "\(result.standardError.suffix(3000))")
     }
 
@@ -157,7 +158,19 @@ struct TemperProcess {
         }
     }
 
-    @Test(arguments: ["full", "lora"]) func twoRanksTrainAsOneWithTheirBatchTogether(_ method: String) throws {
+    /// full and LoRA over loopback; LoRA again with the two ranks in two network namespaces joined by
+    /// a veth pair (Tools/dist-test/netns.sh; needs root, as CI has), each its own "host".
+    @Test(arguments: ["full", "lora", "lora-namespaces"]) func twoRanksTrainAsOneWithTheirBatchTogether(_ variant: String) throws {
+        let method = variant.hasPrefix("lora") ? "lora" : variant
+        var launch: [String] = []
+        if variant == "lora-namespaces" {
+            try #require(getuid() == 0, "the two-namespace test makes network namespaces: it needs root")
+            let prefix = "tdp\(getpid() % 100_000)"
+            let up = try runProgram("Tools/dist-test/netns.sh", ["up", prefix], in: ModelCLITests.root)
+            try #require(up.exitCode == 0, "\(up.standardError)")
+            launch = ["--hosts", up.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "--through", "ip netns exec \(prefix)-{rank} sh -c"]
+        }
+        defer { if variant == "lora-namespaces" { _ = try? runProgram("Tools/dist-test/netns.sh", ["down", "tdp\(getpid() % 100_000)"], in: ModelCLITests.root) } }
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("temper-dp-\(UUID())")
         defer { try? FileManager.default.removeItem(at: work) }
         let model = work.appendingPathComponent("SmolLM2")
@@ -177,7 +190,7 @@ struct TemperProcess {
         ]
         let single = work.appendingPathComponent("one"), parallel = work.appendingPathComponent("two")
         try Self.train(common + ["--batch-size", "4"], ranks: 1, output: single)
-        try Self.train(common + ["--batch-size", "2"], ranks: 2, output: parallel)
+        try Self.train(common + ["--batch-size", "2"], ranks: 2, output: parallel, launch: launch)
 
         let (one, two) = (try Self.losses(single), try Self.losses(parallel))
         #expect(one.count == 2 && two.count == 2, "one record a step, from rank 0 only: \(two)")
