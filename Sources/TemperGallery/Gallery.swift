@@ -134,10 +134,14 @@ public final class Gallery: Sendable {
     /// the job starts from a LoRA output).
     public func submitJob(
         method: JobMethod, modelID: String?, datasetID: String, startingFrom outputID: String? = nil,
-        recipe: [String: JSONValue]
+        recipe: [String: JSONValue], ranks: Int = 1
     ) throws -> JobRecord {
         guard method != .eval, method != .compress else {
             throw GalleryError.invalid("evaluations and compressions go to POST /api/evaluations and /api/compressions", field: "method")
+        }
+        guard (1...64).contains(ranks) else { throw GalleryError.invalid("ranks must be in 1...64, got \(ranks)", field: "ranks") }
+        guard ranks == 1 || method == .sft else {
+            throw GalleryError.invalid("\(method.rawValue) does not train data-parallel yet (only sft does); leave ranks at 1", field: "ranks")
         }
         guard let dataset = try registry.dataset(datasetID) else { throw GalleryError.notFound("dataset", datasetID) }
         let expected = Self.formats(for: method)
@@ -177,7 +181,7 @@ public final class Gallery: Sendable {
         let job = JobRecord(
             id: id, method: method, modelID: base.id, datasetID: datasetID, parentOutputID: outputID,
             recipe: String(decoding: json, as: UTF8.self), state: .queued, createdAt: Date(), startedAt: nil,
-            finishedAt: nil, exitReason: nil, pid: nil, attempts: 0, cancelRequested: false)
+            finishedAt: nil, exitReason: nil, pid: nil, attempts: 0, cancelRequested: false, ranks: ranks)
         try registry.insert(job)
         return job
     }

@@ -59,7 +59,7 @@ public enum GalleryAPI {
             }
             let job = try gallery.submitJob(
                 method: method, modelID: body.model, datasetID: body.dataset, startingFrom: body.output,
-                recipe: body.recipe ?? [:])
+                recipe: body.recipe ?? [:], ranks: body.ranks ?? 1)
             return try json(job, status: .created)
         }
         router.get("/api/jobs/:id") { _, context in
@@ -178,6 +178,8 @@ public enum GalleryAPI {
         /// An output to start from (SFT -> DPO -> GRPO).
         var output: String?
         var recipe: [String: JSONValue]?
+        /// Data-parallel processes (`temper launch --ranks`), SFT only.
+        var ranks: Int?
     }
 
     struct ModelCard: Encodable {

@@ -1444,6 +1444,11 @@ enum GalleryOpenAPI {
                     "format": "int64",
                     "nullable": true,
                     "description": "The gallery worker process running it, while it runs (several may share a PostgreSQL registry)."
+                  },
+                  "ranks": {
+                    "type": "integer",
+                    "format": "int64",
+                    "description": "Its data-parallel processes (`temper launch --ranks`); 1 runs it as one process."
                   }
                 }
               },
@@ -1769,6 +1774,11 @@ enum GalleryOpenAPI {
                     "nullable": true,
                     "additionalProperties": true,
                     "description": "The method's hyperparameters in the CLI's recipe schema; the gallery sets `model`, `data`, `output` and `adapter` itself (giving them is a 422). Without `max_steps` or `epochs` the job runs one epoch."
+                  },
+                  "ranks": {
+                    "type": "integer",
+                    "nullable": true,
+                    "description": "Data-parallel processes (`temper launch --ranks`; SFT only, 1 to 64), each taking the recipe's batch size; 1 by default."
                   }
                 }
               },

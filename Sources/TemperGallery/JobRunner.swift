@@ -106,17 +106,24 @@ public actor JobRunner {
         }
     }
 
-    func start(_ job: JobRecord) throws -> RunningJob {
-        let folder = gallery.jobFolder(job.id)
-        let handle = try appendingHandle(folder.appendingPathComponent("log.txt"))
-        let checkpoints = folder.appendingPathComponent("run/checkpoints")
-        let resume = ((try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path)) ?? []).contains { $0.hasPrefix("step-") }
+    /// The `temper` command line a job runs: its method with the recipe, `--resume` after a checkpoint,
+    /// and through `temper launch --ranks N` when it has several ranks.
+    static func arguments(for job: JobRecord, folder: URL, resume: Bool) -> [String] {
         var arguments = [job.method.rawValue, "--recipe", folder.appendingPathComponent("recipe.json").path]
         if job.method == .eval || job.method == .compress {
             arguments += ["--output", folder.appendingPathComponent("run").path]
         } else if resume {
             arguments.append("--resume")
         }
+        return job.ranks > 1 ? ["launch", "--ranks", String(job.ranks), "--", "temper"] + arguments : arguments
+    }
+
+    func start(_ job: JobRecord) throws -> RunningJob {
+        let folder = gallery.jobFolder(job.id)
+        let handle = try appendingHandle(folder.appendingPathComponent("log.txt"))
+        let checkpoints = folder.appendingPathComponent("run/checkpoints")
+        let resume = ((try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path)) ?? []).contains { $0.hasPrefix("step-") }
+        let arguments = Self.arguments(for: job, folder: folder, resume: resume)
         handle.write(Data("== attempt \(job.attempts) on worker \(gallery.registry.workerKey): temper \(arguments.joined(separator: " ")) ==\n".utf8))
         let process = Process()
         process.executableURL = settings.executable

@@ -42,6 +42,8 @@ public final class Registry: Sendable {
             #"CREATE TABLE "token" ("id" TEXT PRIMARY KEY, "name" TEXT NOT NULL, "sha256" TEXT NOT NULL UNIQUE, "createdAt" DOUBLE PRECISION NOT NULL)"#,
             #"CREATE TABLE "deployment" ("id" TEXT PRIMARY KEY, "modelID" TEXT NOT NULL REFERENCES "model"("id"), "outputIDs" TEXT NOT NULL, "url" TEXT, "state" TEXT NOT NULL, "createdAt" DOUBLE PRECISION NOT NULL, "pid" BIGINT, "port" BIGINT, "exitReason" TEXT, "workerKey" BIGINT)"#,
         ]),
+        // Data-parallel jobs: how many processes (`temper launch --ranks`).
+        ("v2-ranks", [#"ALTER TABLE "job" ADD COLUMN "ranks" BIGINT NOT NULL DEFAULT 1"#]),
     ]
 
     static func migrate(_ database: any SQLDatabase) throws {
@@ -325,6 +327,8 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var cancelRequested: Bool
     /// The worker running it (``Registry/workerKey``), while it runs.
     public var workerKey: Int? = nil
+    /// Its processes: more than 1 runs it data-parallel through `temper launch --ranks`.
+    public var ranks: Int = 1
 }
 
 public struct OutputRecord: Codable, Sendable, Equatable {

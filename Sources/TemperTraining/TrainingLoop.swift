@@ -112,7 +112,10 @@ public struct TrainingLoop<O: Objective> {
         var lastCheckpoint: URL?
         var step = firstStep
         while step < totalSteps {
-            if let cancellation, cancellation.isCancelled {
+            // Data parallel: the ranks stop together, at the same step (any rank's cancel stops all).
+            var cancelled = cancellation?.isCancelled ?? false
+            if let dataParallel = trainStep.dataParallel { cancelled = dataParallel.sum(cancelled ? 1 : 0) > 0 }
+            if cancelled {
                 let folder = try saveCheckpoint(step, objective)
                 try emit(.checkpoint(step: step, folder: folder))
                 let finished = FinishedEvent(steps: step, seconds: Date().timeIntervalSince(loopStart), cancelled: true)

@@ -81,6 +81,20 @@ struct LaunchCommand: ParsableCommand {
             processes.append(process)
         }
 
+        // Ctrl-C or a cancel (SIGINT, SIGTERM) goes to every rank: they stop together at a step boundary
+        // and rank 0 checkpoints.
+        var forwarders: [any DispatchSourceSignal] = []
+        for signalNumber in [SIGINT, SIGTERM] {
+            signal(signalNumber, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
+            source.setEventHandler {
+                for process in processes where process.isRunning { kill(process.processIdentifier, signalNumber) }
+            }
+            source.resume()
+            forwarders.append(source)
+        }
+        defer { for source in forwarders { source.cancel() } }
+
         // The first rank to fail starts the others' countdown.
         var failure: (rank: Int, status: Int32)?
         var deadline: Date?

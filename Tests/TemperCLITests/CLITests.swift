@@ -270,3 +270,39 @@ extension DataParallelCLITests {
         #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent("adapter_model.safetensors").path))
     }
 }
+
+extension DataParallelCLITests {
+    /// Ctrl-C (or the gallery's cancel) to `temper launch`: every rank stops at the same step, rank 0
+    /// checkpoints it, and the launcher exits 130 as a single trainer does.
+    @Test func anInterruptStopsEveryRankAtOneStep() async throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("temper-dp-int-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let model = work.appendingPathComponent("SmolLM2"), output = work.appendingPathComponent("run")
+        #expect(try TemperProcess.run(["convert", "--from", ModelCLITests.gguf.path, "--to", model.path]).exitCode == 0)
+        let data = work.appendingPathComponent("sft.jsonl")
+        let lines = try String(contentsOf: ModelCLITests.root.appendingPathComponent("Data/sft-demo.jsonl"), encoding: .utf8).split(separator: "\n")
+        try (lines.prefix(16).joined(separator: "\n") + "\n").write(to: data, atomically: true, encoding: .utf8)
+        let launcher = Process()
+        launcher.executableURL = TemperProcess.executable
+        launcher.arguments = [
+            "launch", "--ranks", "2", "--", "temper", "sft", "--model", model.path, "--data", data.path, "--output", output.path,
+            "--method", "lora", "--lora-rank", "4", "--batch-size", "1", "--max-steps", "40", "--max-length", "48", "--save-every", "2",
+        ]
+        let errors = Pipe()
+        launcher.standardOutput = FileHandle.nullDevice
+        launcher.standardError = errors
+        try launcher.run()
+        try await GalleryCLITests.waitForCheckpoint(output.appendingPathComponent("checkpoints"))
+        launcher.interrupt()
+        let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        launcher.waitUntilExit()
+        #expect(launcher.terminationStatus == 130, "\(text.suffix(2000))")
+        let stops = text.split(separator: "\n").filter { $0.contains("stopped at step") }.map { line in
+            (String(line.prefix(8)), line.split(separator: " ").first { Int($0) != nil }.map { Int($0)! })
+        }
+        #expect(stops.count == 2, "\(text.suffix(2000))")
+        #expect(Set(stops.map(\.1)).count == 1, "both ranks stop at one step: \(stops)")
+        let step = try #require(stops.first?.1 ?? nil)
+        #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent(String(format: "checkpoints/step-%06d", step)).path))
+    }
+}

@@ -137,7 +137,15 @@ func queuedJob(_ model: ModelRecord, _ dataset: DatasetRecord, createdAt: Date, 
             #expect(dataset.format == "chat")
             #expect(dataset.rows == 2)
             let first = try gallery.submitJob(method: .sft, modelID: model.id, datasetID: dataset.id, recipe: ["max_steps": .number(1)])
-            let second = try gallery.submitJob(method: .sft, modelID: model.id, datasetID: dataset.id, recipe: [:])
+            let second = try gallery.submitJob(method: .sft, modelID: model.id, datasetID: dataset.id, recipe: [:], ranks: 2)
+            // Two ranks: stored, and run through `temper launch`.
+            #expect(try gallery.registry.job(second.id)?.ranks == 2)
+            #expect(try gallery.registry.job(first.id)?.ranks == 1)
+            let recipeFile = gallery.jobFolder(second.id).appendingPathComponent("recipe.json").path
+            #expect(JobRunner.arguments(for: second, folder: gallery.jobFolder(second.id), resume: true)
+                == ["launch", "--ranks", "2", "--", "temper", "sft", "--recipe", recipeFile, "--resume"])
+            #expect(JobRunner.arguments(for: first, folder: gallery.jobFolder(first.id), resume: false)
+                == ["sft", "--recipe", gallery.jobFolder(first.id).appendingPathComponent("recipe.json").path])
             // The recipe file is the resolved one: the gallery's paths plus the caller's fields.
             let recipe = try JSONSerialization.jsonObject(with: Data(first.recipe.utf8)) as? [String: Any]
             #expect(recipe?["max_steps"] as? Int == 1)
@@ -200,6 +208,10 @@ func queuedJob(_ model: ModelRecord, _ dataset: DatasetRecord, createdAt: Date, 
             #expect(typo?.hasPrefix("recipe: unknown field 'learning_rat'") == true, "\(typo ?? "")")
             #expect(message { _ = try gallery.submitJob(method: .sft, modelID: model.id, datasetID: chat.id, recipe: ["output": .string("/tmp")]) }
                 == "recipe.output: the gallery sets 'output' itself; leave it out of the recipe")
+            #expect(message { _ = try gallery.submitJob(method: .dpo, modelID: model.id, datasetID: chat.id, recipe: [:], ranks: 2) }
+                == "ranks: dpo does not train data-parallel yet (only sft does); leave ranks at 1")
+            #expect(message { _ = try gallery.submitJob(method: .sft, modelID: model.id, datasetID: chat.id, recipe: [:], ranks: 0) }
+                == "ranks: ranks must be in 1...64, got 0")
             #expect(try gallery.registry.jobs().isEmpty)
         }
     }
@@ -291,8 +303,20 @@ func queuedJob(_ model: ModelRecord, _ dataset: DatasetRecord, createdAt: Date, 
         let (model, _) = try seedRows(try Registry(path: path))
         let reopened = try Registry(path: path)
         #expect(try reopened.models() == [model])
-        let applied = try reopened.database.read { try $0.rows(#"SELECT "id" FROM "schemaMigration""#, []) }
-        #expect(applied == [["id": .text("v1")]])
+        let applied = { try reopened.database.read { try $0.rows(#"SELECT "id" FROM "schemaMigration" ORDER BY "id""#, []) } }
+        #expect(try applied() == [["id": .text("v1")], ["id": .text("v2-ranks")]])
+
+        // A registry from before v2 (no job.ranks): its job rows get ranks 1 when it is opened.
+        let job = queuedJob(model, try #require(try reopened.datasets().first), createdAt: Date(timeIntervalSince1970: 1_780_000_009))
+        try reopened.insert(job)
+        try reopened.database.write { db in
+            try db.execute(#"ALTER TABLE "job" DROP COLUMN "ranks""#, [])
+            try db.execute(#"DELETE FROM "schemaMigration" WHERE "id" = 'v2-ranks'"#, [])
+        }
+        #expect(try applied() == [["id": .text("v1")]])
+        let upgraded = try Registry(path: path)
+        #expect(try upgraded.job(job.id)?.ranks == 1)
+        #expect(try applied() == [["id": .text("v1")], ["id": .text("v2-ranks")]])
 
         let old = folder.appendingPathComponent("old.sqlite").path
         try SQLiteDatabase(path: old).write { try $0.execute("CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)", []) }

@@ -128,6 +128,7 @@ schemas = {
             "attempts": with_desc(INT, "How many times a worker has started it (resumed jobs count again)."),
             "cancelRequested": {"type": "boolean"},
             "workerKey": nullable(INT, "The gallery worker process running it, while it runs (several may share a PostgreSQL registry)."),
+            "ranks": with_desc(INT, "Its data-parallel processes (`temper launch --ranks`); 1 runs it as one process."),
         },
     },
     "OutputRecord": {
@@ -224,6 +225,7 @@ schemas = {
             "output": nullable({"type": "string"}, "An output to start from (SFT -> DPO -> GRPO)."),
             "recipe": {"type": "object", "nullable": True, "additionalProperties": True,
                        "description": "The method's hyperparameters in the CLI's recipe schema; the gallery sets `model`, `data`, `output` and `adapter` itself (giving them is a 422). Without `max_steps` or `epochs` the job runs one epoch."},
+            "ranks": {"type": "integer", "nullable": True, "description": "Data-parallel processes (`temper launch --ranks`; SFT only, 1 to 64), each taking the recipe's batch size; 1 by default."},
         },
     },
     "EvaluateRequest": {
