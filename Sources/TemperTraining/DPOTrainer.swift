@@ -214,7 +214,6 @@ public final class DPOTrainer {
     public func run(
         resume: Bool = false, cancellation: CancellationFlag? = nil, events: ((TrainingEvent) -> Void)? = nil
     ) throws -> TrainingSummary {
-        guard !DataParallel.isLaunched else { throw TrainingError.notDataParallel(method: "dpo") }
         try recipe.validate()
         let start = Date()
         let prepared = try PreparedModel(recipe.core, log: log)
@@ -236,9 +235,14 @@ public final class DPOTrainer {
                                   at: output, fingerprint: fingerprint(), log: log)
             : nil
 
-        let run = try TrainingRun(core: recipe.core, recipeJSON: try recipe.jsonData(), prepared: prepared, resume: resume, log: log)
+        let parallel = try DataParallel.fromEnvironment()
+        let run = try TrainingRun(
+            core: recipe.core, recipeJSON: try recipe.jsonData(), prepared: prepared, resume: resume, dataParallel: parallel, log: log)
+        // Data parallel: every rank walks the global batches (N × the batch size, in the same order)
+        // and trains on its own pairs of each.
+        let ranks = parallel?.group.size ?? 1, rank = parallel?.group.rank ?? 0
         var loader = try PreferenceLoader(
-            pairs: dataset.train, batchSize: recipe.batchSize, maxLength: recipe.maxLength,
+            pairs: dataset.train, batchSize: recipe.batchSize * ranks, maxLength: recipe.maxLength,
             truncationMode: recipe.truncationMode, shuffle: true, seed: recipe.seed,
             padTokenID: DataLoader.padTokenID(for: lm.tokenizer), cursor: run.cursor)
         let (stepsPerEpoch, totalSteps) = run.totalSteps(batchesPerEpoch: loader.batchesPerEpoch)
@@ -259,12 +263,27 @@ public final class DPOTrainer {
         }
         return try run.train(
             objective, totalSteps: totalSteps, start: start, progressMetrics: ["rewards/accuracies", "rewards/margins"],
-            nextMicroBatch: { try loader.next().map { try withReference($0, eval: false) } },
+            nextMicroBatch: {
+                try loader.nextIndices().map { indices in
+                    try withReference(loader.makeBatch(ranks > 1 ? try Self.share(of: indices, rank: rank, ranks: ranks) : indices), eval: false)
+                }
+            },
             tokenCounts: { ($0.tokens.tokenCount, $0.tokens.trainedTokenCount) }, cursor: { loader.cursor },
             evaluate: dataset.eval.isEmpty ? nil : { [self] _ in
                 try evaluate(objective, network, dataset.eval, lm: lm) { try withReference($0, eval: true) }
             },
             cancellation: cancellation, events: events)
+    }
+
+    /// Rank `rank`'s pairs of a global batch: an even split (consecutive runs of the batch size when
+    /// the batch is full). A batch with fewer pairs than ranks cannot be split.
+    static func share(of indices: [Int], rank: Int, ranks: Int) throws -> [Int] {
+        guard indices.count >= ranks else {
+            throw TrainingError.invalidRecipe(
+                field: "batch_size",
+                reason: "a batch of \(indices.count) pairs (the end of an epoch) cannot be shared by \(ranks) ranks; use a pair count that fills the ranks, or fewer ranks")
+        }
+        return Array(indices[(indices.count * rank / ranks)..<(indices.count * (rank + 1) / ranks)])
     }
 
     func encoder(_ lm: LanguageModel) -> PreferenceEncoder {

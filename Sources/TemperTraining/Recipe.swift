@@ -26,7 +26,7 @@ public enum TrainingError: Error, LocalizedError, Equatable {
         case .resume(let path, let reason): "cannot resume from \(path): \(reason)"
         case .invalidData(let path, let reason): "\(path): \(reason)"
         case .notDataParallel(let method):
-            "\(method) does not train data-parallel yet (only sft does); run it without temper launch"
+            "\(method) does not train data-parallel yet (sft and dpo do); run it without temper launch"
         }
     }
 }

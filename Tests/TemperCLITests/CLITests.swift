@@ -205,10 +205,39 @@ struct TemperProcess {
         #expect(try FileManager.default.contentsOfDirectory(atPath: parallel.appendingPathComponent("checkpoints").path).sorted() == ["step-000001", "step-000002"])
     }
 
-    @Test func dpoRefusesToRunUnderLaunch() throws {
-        let result = try TemperProcess.run(["launch", "--ranks", "2", "--timeout", "5", "--", "temper", "dpo", "--model", "/nonexistent", "--data", "/nonexistent", "--output", "/tmp/x", "--max-steps", "1"])
+    @Test func grpoRefusesToRunUnderLaunch() throws {
+        let result = try TemperProcess.run(["launch", "--ranks", "2", "--timeout", "5", "--", "temper", "grpo", "--model", "/nonexistent", "--data", "/nonexistent", "--output", "/tmp/x", "--max-steps", "1"])
         #expect(result.exitCode == 1)
-        #expect(result.standardError.contains("dpo does not train data-parallel yet (only sft does); run it without temper launch"), "\(result.standardError)")
+        #expect(result.standardError.contains("grpo does not train data-parallel yet (sft and dpo do); run it without temper launch"), "\(result.standardError)")
+    }
+
+    /// DPO (LoRA, SGD; the reference is the base without the adapter): 2 ranks × 1 pair = 1 × 2 pairs.
+    /// The `logits/*` metrics are per-token means, which a rank weighs by its pairs: not compared.
+    @Test func dpoTwoRanksTrainAsOne() throws {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("temper-dp-dpo-\(UUID())")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let model = work.appendingPathComponent("SmolLM2")
+        #expect(try TemperProcess.run(["convert", "--from", ModelCLITests.gguf.path, "--to", model.path]).exitCode == 0)
+        let data = work.appendingPathComponent("pairs.jsonl")
+        let lines = try String(contentsOf: ModelCLITests.root.appendingPathComponent("Data/dpo-demo.jsonl"), encoding: .utf8).split(separator: "\n")
+        try (lines.prefix(4).joined(separator: "\n") + "\n").write(to: data, atomically: true, encoding: .utf8)
+        let common = [
+            "dpo", "--model", model.path, "--data", data.path, "--method", "lora", "--lora-rank", "4", "--optimizer", "sgd",
+            "--learning-rate", "0.5", "--max-steps", "2", "--max-length", "96", "--save-every", "100", "--lora-dropout", "0",
+        ]
+        let single = work.appendingPathComponent("one"), parallel = work.appendingPathComponent("two")
+        let one = try TemperProcess.run(common + ["--batch-size", "2", "--output", single.path])
+        try #require(one.exitCode == 0, "\(one.standardError.suffix(2000))")
+        let two = try TemperProcess.run(["launch", "--ranks", "2", "--", "temper"] + common + ["--batch-size", "1", "--output", parallel.path])
+        try #require(two.exitCode == 0, "\(two.standardError.suffix(2000))")
+        let (a, b) = (try Self.losses(single), try Self.losses(parallel))
+        #expect(a.count == 2 && b.count == 2)
+        for (x, y) in zip(a, b) { #expect(abs(x - y) < 1e-5, "loss \(x) vs \(y)") }
+        let expected = try Safetensors.load(single.appendingPathComponent("adapter_model.safetensors")).tensors
+        let got = try Safetensors.load(parallel.appendingPathComponent("adapter_model.safetensors")).tensors
+        var largest: Float = 0
+        for (name, tensor) in expected { largest = max(largest, (tensor - got[name]!).abs().max().item(Float.self)) }
+        #expect(largest < 1e-5, "largest weight difference \(largest)")
     }
 }
 
