@@ -68,7 +68,7 @@ enum GalleryWeb {
             guard let job = try registry.job(id) else { throw GalleryError.notFound("job", id) }
             return page("job", title: "Job \(id)", [
                 "id": job.id, "method": job.method.rawValue, "modelID": job.modelID, "datasetID": job.datasetID,
-                "parentOutputID": job.parentOutputID ?? "", "state": job.state.rawValue, "attempts": job.attempts,
+                "parentOutputID": job.parentOutputID.map { [$0] } ?? [String](), "state": job.state.rawValue, "attempts": job.attempts,
                 "exitReason": job.exitReason ?? "", "recipe": job.recipe, "outputID": try registry.output(ofJob: id)?.id ?? "",
             ])
         }

@@ -430,6 +430,10 @@ extension JSONDecoder {
             #expect(train.contains("<strong>GRPO</strong>: needs prompts only"))
             let jobs = String(buffer: try await client.execute(uri: "/jobs", method: .get).body)
             #expect(jobs.contains(#"<td class="state-succeeded">succeeded</td>"#))
+            // A job from a base model names no output it started from.
+            let jobPage = String(buffer: try await client.execute(uri: "/jobs/\(job.id)", method: .get).body)
+            #expect(jobPage.contains("sft of <a href=\"/\">\(job.modelID)</a> on \(job.datasetID) ·"), "\(jobPage.prefix(3000))")
+            #expect(!jobPage.contains("from output"))
             let page = String(buffer: try await client.execute(uri: "/outputs/\(output.id)", method: .get).body)
             #expect(page.contains(#"aria-label="lineage of \#(output.id)""#))
             #expect(page.contains("<title>produced</title>"))
