@@ -160,7 +160,8 @@ struct TemperProcess {
 
     /// full and LoRA over loopback; LoRA again with the two ranks in two network namespaces joined by
     /// a veth pair (Tools/dist-test/netns.sh; needs root, as CI has), each its own "host".
-    @Test(arguments: ["full", "lora", "lora-namespaces"]) func twoRanksTrainAsOneWithTheirBatchTogether(_ variant: String) throws {
+    /// `lora-accumulation`: two micro-batches a step, each rank's being its rows of the global ones.
+    @Test(arguments: ["full", "lora", "lora-namespaces", "lora-accumulation"]) func twoRanksTrainAsOneWithTheirBatchTogether(_ variant: String) throws {
         let method = variant.hasPrefix("lora") ? "lora" : variant
         var launch: [String] = []
         if variant == "lora-namespaces" {
@@ -187,7 +188,7 @@ struct TemperProcess {
             "--max-steps", "2", "--max-length", "48", "--save-every", "1",
             // Dropout masks are drawn per rank, over its own rows: not the single process's.
             "--lora-dropout", "0",
-        ]
+        ] + (variant == "lora-accumulation" ? ["--grad-accum", "2"] : [])
         let single = work.appendingPathComponent("one"), parallel = work.appendingPathComponent("two")
         try Self.train(common + ["--batch-size", "4"], ranks: 1, output: single)
         try Self.train(common + ["--batch-size", "2"], ranks: 2, output: parallel, launch: launch)
