@@ -1,5 +1,4 @@
 import CMLXShim
-import Foundation
 
 /// MLX's process group: the ranks of one data-parallel job and the collectives between them. The ring
 /// backend (TCP; every rank reads its rank from MLX_RANK and the ranks' addresses from the JSON host
@@ -18,15 +17,6 @@ public enum Distributed {
     /// Joins the job's process group. Without `strict`, a process started on its own gets a group of
     /// one (every collective then returns its input); with it, a failure to join is an error.
     public static func join(backend: String = "any", strict: Bool = false) throws(MLXError) -> Group {
-        // A rank started on another host gets the ranks' addresses in the environment, not a file.
-        if getenv("MLX_HOSTFILE") == nil, let hosts = getenv("TEMPER_HOSTS_JSON") {
-            let path = "/tmp/temper-hosts-\(getpid()).json"
-            if let file = fopen(path, "w") {
-                fputs(hosts, file)
-                fclose(file)
-                setenv("MLX_HOSTFILE", path, 1)
-            }
-        }
         var rank: Int32 = 0, size: Int32 = 1
         try checked("distributed init (\(backend))", tmx_distributed_init(backend, strict, &rank, &size))
         return Group(rank: Int(rank), size: Int(size))

@@ -6,7 +6,7 @@ import TemperCore
 /// backend: local processes over loopback, or one per `--hosts` address, started through `--through`
 /// (ssh by default; `ip netns exec …` in the two-namespace test). Each gets MLX_RANK, the ranks'
 /// addresses (MLX_HOSTFILE, a JSON list with one `HOST:PORT` per rank; on other hosts as
-/// TEMPER_HOSTS_JSON, written to a file there by the rank) and TEMPER_RANK / TEMPER_WORLD_SIZE; their
+/// TEMPER_HOSTS_JSON, written to a file there by the rank's `temper` at start) and TEMPER_RANK / TEMPER_WORLD_SIZE; their
 /// output lines are prefixed `[rank i]`. When a rank fails, the others get `--timeout` seconds to stop
 /// on their own (a collective with a dead peer fails or hangs), then are terminated; the exit status
 /// names the rank.
@@ -123,6 +123,16 @@ struct LaunchCommand: ParsableCommand {
             log("launch failed: rank \(failure.rank) of \(ranks) exited with status \(failure.status)")
             throw ExitCode(failure.status == 0 ? 1 : failure.status)
         }
+    }
+
+    /// A rank `--hosts` started elsewhere gets the ranks' addresses in TEMPER_HOSTS_JSON; MLX's ring
+    /// backend reads them from the file MLX_HOSTFILE names, written here before anything joins.
+    static func writeHostFileFromEnvironment() {
+        let environment = ProcessInfo.processInfo.environment
+        guard environment["MLX_HOSTFILE"] == nil, let hosts = environment["TEMPER_HOSTS_JSON"] else { return }
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("temper-hosts-\(getpid()).json").path
+        guard FileManager.default.createFile(atPath: path, contents: Data(hosts.utf8)) else { return }
+        setenv("MLX_HOSTFILE", path, 1)
     }
 
     func hostList(_ list: String) -> [String] { list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }

@@ -20,6 +20,7 @@ struct Temper: ParsableCommand {
     static func main() {
         OpenBLASIdle.sleepWhenIdle()
         ResidentMemory.keepFreedPagesMapped()
+        LaunchCommand.writeHostFileFromEnvironment()
         do {
             var command = try parseAsRoot()
             try command.run()
