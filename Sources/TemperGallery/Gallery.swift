@@ -140,9 +140,6 @@ public final class Gallery: Sendable {
             throw GalleryError.invalid("evaluations and compressions go to POST /api/evaluations and /api/compressions", field: "method")
         }
         guard (1...64).contains(ranks) else { throw GalleryError.invalid("ranks must be in 1...64, got \(ranks)", field: "ranks") }
-        guard ranks == 1 || method == .sft || method == .dpo else {
-            throw GalleryError.invalid("\(method.rawValue) does not train data-parallel yet (sft and dpo do); leave ranks at 1", field: "ranks")
-        }
         guard let dataset = try registry.dataset(datasetID) else { throw GalleryError.notFound("dataset", datasetID) }
         let expected = Self.formats(for: method)
         guard expected.contains(dataset.format) else {

@@ -178,7 +178,7 @@ public enum GalleryAPI {
         /// An output to start from (SFT -> DPO -> GRPO).
         var output: String?
         var recipe: [String: JSONValue]?
-        /// Data-parallel processes (`temper launch --ranks`), SFT only.
+        /// Data-parallel processes (`temper launch --ranks`).
         var ranks: Int?
     }
 

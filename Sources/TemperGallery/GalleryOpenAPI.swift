@@ -1778,7 +1778,7 @@ enum GalleryOpenAPI {
                   "ranks": {
                     "type": "integer",
                     "nullable": true,
-                    "description": "Data-parallel processes (`temper launch --ranks`; SFT only, 1 to 64), each taking the recipe's batch size; 1 by default."
+                    "description": "Data-parallel processes (`temper launch --ranks`, 1 to 64), each taking the recipe's batch size (GRPO: its prompts per generation); 1 by default."
                   }
                 }
               },

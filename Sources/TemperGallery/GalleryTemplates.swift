@@ -126,7 +126,7 @@ enum GalleryTemplates {
         <label for="max_steps">Steps (empty: one epoch)</label><input id="max_steps" name="recipe.max_steps" value="">
         <label for="batch_size">Batch size</label><input id="batch_size" name="recipe.batch_size" value="4">
         <label for="lora_rank">LoRA rank</label><input id="lora_rank" name="recipe.lora.rank" value="16">
-        <label for="ranks">Processes (data-parallel ranks, SFT and DPO; each takes the batch size)</label><input id="ranks" name="ranks" value="1">
+        <label for="ranks">Processes (data-parallel ranks; each takes the batch size)</label><input id="ranks" name="ranks" value="1">
         <label for="extra">More recipe fields (JSON, the CLI's recipe schema)</label>
         <textarea id="extra" rows="3" cols="50">{}</textarea>
         <p><button>Train</button></p>

@@ -37,6 +37,28 @@ public struct DataParallel: Sendable {
         Distributed.allSum(Tensor(values.map { Int32($0) }, shape: [values.count])).toArray(Int32.self).map { Int($0) }
     }
 
+    /// Every rank's `values` (each rank passing as many) concatenated in rank order: an all-gather
+    /// made of one all_sum, each rank's 64-bit words at its own offset and zeros elsewhere, which
+    /// sums exactly (bit patterns travel as int32 halves).
+    public func gather(_ values: [UInt64]) -> [UInt64] {
+        var words = [Int32](repeating: 0, count: values.count * 2 * group.size)
+        let offset = values.count * 2 * group.rank
+        for (index, value) in values.enumerated() {
+            words[offset + 2 * index] = Int32(bitPattern: UInt32(truncatingIfNeeded: value))
+            words[offset + 2 * index + 1] = Int32(bitPattern: UInt32(truncatingIfNeeded: value >> 32))
+        }
+        let summed = Distributed.allSum(Tensor(words, shape: [words.count])).toArray(Int32.self)
+        return (0..<(values.count * group.size)).map {
+            UInt64(UInt32(bitPattern: summed[2 * $0])) | UInt64(UInt32(bitPattern: summed[2 * $0 + 1])) << 32
+        }
+    }
+
+    /// Every rank's doubles in rank order, bit for bit (NaN included).
+    public func gather(_ values: [Double]) -> [Double] { gather(values.map(\.bitPattern)).map(Double.init(bitPattern:)) }
+
+    /// Every rank's integers in rank order.
+    public func gather(_ values: [Int]) -> [Int] { gather(values.map { UInt64(bitPattern: Int64($0)) }).map { Int(Int64(bitPattern: $0)) } }
+
     /// Float32 tensors summed over the ranks, each returned in its own shape; concatenated flat into
     /// buckets of at most ``bucketBytes`` (a larger tensor is a bucket of its own).
     public func sum(_ tensors: [Tensor]) -> [Tensor] {

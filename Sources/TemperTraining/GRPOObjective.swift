@@ -70,8 +70,12 @@ public struct GRPOBatch {
     public var oldLogProbs: Tensor?
     /// [R, Tc] the reference's log-probs (beta > 0).
     public var referenceLogProbs: Tensor?
-    /// Unmasked completion tokens in the whole generation batch this micro-batch came from (dapo's N).
+    /// Unmasked completion tokens in the whole generation batch this micro-batch came from (dapo's N),
+    /// every rank's under data parallelism.
     public var generationTokens: Int
+    /// The ranks sharing the generation batch (data parallel), each training on its own rows; the
+    /// step's weight counts every rank's micro-batches.
+    public var ranks = 1
     /// Micro-batches per generation batch.
     public var stepsPerGeneration: Int
     /// The generation batch's metrics (rewards, lengths, timings), reported with each of its steps.
@@ -264,7 +268,7 @@ public struct GRPOObjective: Objective {
         case .drGRPO:
             loss = maskedLoss.sum() / Double(rows * s.maxCompletionLength) / steps
         case .dapo, .cispo, .vespo:
-            loss = maskedLoss.sum() / (Double(max(batch.generationTokens, 1)) * steps / Double(batch.stepsPerGeneration))
+            loss = maskedLoss.sum() / (Double(max(batch.generationTokens, 1)) * steps / Double(batch.stepsPerGeneration * batch.ranks))
         case .luspo:
             loss = maskedLoss.sum(axis: 1).mean() / steps
         }

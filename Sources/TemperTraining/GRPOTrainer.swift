@@ -27,7 +27,6 @@ public final class GRPOTrainer {
     public func run(
         resume: Bool = false, cancellation: CancellationFlag? = nil, events: ((TrainingEvent) -> Void)? = nil
     ) throws -> TrainingSummary {
-        guard !DataParallel.isLaunched else { throw TrainingError.notDataParallel(method: "grpo") }
         try recipe.validate()
         let start = Date()
         let rewards = try RewardSpec.parse(
@@ -53,20 +52,24 @@ public final class GRPOTrainer {
         let reference = recipe.beta != 0 ? try ReferencePolicy.of(recipe.core, prepared, frozenDType: recipe.referenceDType) : nil
         if let reference { log("reference: \(reference.summary)") }
 
-        let run = try TrainingRun(core: recipe.core, recipeJSON: try recipe.jsonData(), prepared: prepared, resume: resume, log: log)
+        let parallel = try DataParallel.fromEnvironment()
+        let run = try TrainingRun(
+            core: recipe.core, recipeJSON: try recipe.jsonData(), prepared: prepared, resume: resume, dataParallel: parallel, log: log)
+        let ranks = parallel?.group.size ?? 1
         let engine = InferenceEngine(model: lm, configuration: .init(
             kvCacheBytes: recipe.kvCacheMB << 20, maxRunningSequences: max(recipe.promptsPerGeneration * recipe.numGenerations, 64),
             prefixCaching: false))
         defer { engine.shutdownAndWait() }
         let rollouts = GRPORollouts(
             recipe: recipe, prompts: train.prompts, engine: engine, network: prepared.network, rewards: rewards,
-            reference: reference, padTokenID: DataLoader.padTokenID(for: lm.tokenizer), cursor: run.cursor)
+            reference: reference, padTokenID: DataLoader.padTokenID(for: lm.tokenizer), cursor: run.cursor, dataParallel: parallel)
         let spg = recipe.resolvedStepsPerGeneration
-        let generationsPerEpoch = max(1, train.prompts.count / recipe.promptsPerGeneration)
+        let generationsPerEpoch = max(1, train.prompts.count / (recipe.promptsPerGeneration * ranks))
         let (_, totalSteps) = run.totalSteps(batchesPerEpoch: generationsPerEpoch * spg * recipe.numIterations)
         log("training \(totalSteps) steps: \(recipe.promptsPerGeneration) prompts × \(recipe.numGenerations) completions per generation, "
             + "\(spg) micro-batches of \(recipe.batchSize) per generation, grad accum \(recipe.gradAccum), loss \(recipe.lossType.rawValue)"
-            + " beta \(recipe.beta)")
+            + " beta \(recipe.beta)"
+            + (ranks > 1 ? ", rank \(parallel!.group.rank) of \(ranks) (\(recipe.promptsPerGeneration * ranks) prompts per generation in all)" : ""))
         let evaluate: ((Int) throws -> [String: Double])? = eval.isEmpty ? nil : { _ in try rollouts.evaluate(eval) }
         if let evaluate, run.resumed == nil {
             let before = try evaluate(0)
@@ -83,6 +86,13 @@ public final class GRPOTrainer {
 
 /// The rollouts of a GRPO run: prompts in a seeded order per epoch (resumable from a cursor),
 /// generation batches sampled on the engine, scored, and split into micro-batches.
+///
+/// Data parallel: every rank walks the same prompt order, N × `promptsPerGeneration` prompts a
+/// generation, and samples only its own consecutive share (each prompt with the seed of its place
+/// in the order, as one process would). The rewards are gathered, so the advantages (batch-wide
+/// scaling included) and the reward metrics are the whole generation batch's; each rank shuffles
+/// and trains on its own rows. An optimizer step that covers whole generation batches
+/// (`grad_accum` a multiple of `steps_per_generation`) is then one process's with N × the batch.
 final class GRPORollouts {
     let recipe: GRPORecipe
     let prompts: [TokenizedPrompt]
@@ -91,6 +101,9 @@ final class GRPORollouts {
     let rewards: [any RewardFunction]
     let reference: ReferencePolicy?
     let padTokenID: Int
+    let dataParallel: DataParallel?
+    var ranks: Int { dataParallel?.group.size ?? 1 }
+    var rank: Int { dataParallel?.group.rank ?? 0 }
     /// The next prompt to sample: epoch and position in that epoch's order.
     private(set) var cursor: DataCursor
     private var order: [Int]
@@ -101,8 +114,10 @@ final class GRPORollouts {
 
     init(
         recipe: GRPORecipe, prompts: [TokenizedPrompt], engine: InferenceEngine, network: CausalLanguageModel,
-        rewards: [any RewardFunction], reference: ReferencePolicy?, padTokenID: Int, cursor: DataCursor
+        rewards: [any RewardFunction], reference: ReferencePolicy?, padTokenID: Int, cursor: DataCursor,
+        dataParallel: DataParallel? = nil
     ) {
+        self.dataParallel = dataParallel
         self.recipe = recipe
         self.prompts = prompts
         self.engine = engine
@@ -154,14 +169,15 @@ final class GRPORollouts {
     func generate() throws -> [GRPOBatch] {
         let g = recipe.numGenerations
         var picked: [(prompt: TokenizedPrompt, seed: UInt64)] = []
-        for _ in 0..<recipe.promptsPerGeneration {
+        let share = (recipe.promptsPerGeneration * rank)..<(recipe.promptsPerGeneration * (rank + 1))
+        for position in 0..<(recipe.promptsPerGeneration * ranks) {
             if cursor.index >= order.count {
                 cursor = DataCursor(epoch: cursor.epoch + 1, index: 0)
                 order = Shuffling.permutation(count: prompts.count, seed: Shuffling.epochSeed(recipe.seed, epoch: cursor.epoch))
             }
             // Each visit of a prompt has its own seed, so a resumed run samples what it would have.
             var mixer = SplitMix64(seed: Shuffling.epochSeed(recipe.seed &+ 0x9e37, epoch: cursor.epoch) ^ UInt64(cursor.index))
-            picked.append((prompts[order[cursor.index]], mixer.next()))
+            if share.contains(position) { picked.append((prompts[order[cursor.index]], mixer.next())) }
             cursor.index += 1
         }
         let sampling = RequestSamplingParameters(
@@ -209,13 +225,39 @@ final class GRPORollouts {
         }
         let rewardSeconds = Date().timeIntervalSince(rewardStart)
 
+        // The whole generation batch's rewards, lengths and truncations (every rank's, in rank order:
+        // one process's row order); this rank's rows are `localRows` of them.
+        let localRows = (completions.count * rank)..<(completions.count * (rank + 1))
+        var allScores = scores, allLengths = completions.map(\.count), allTruncated = truncated
+        var tokens = rowPrompts.reduce(0) { $0 + $1.ids.count } + completions.reduce(0) { $0 + $1.count }
+        if let dataParallel {
+            // A nil reward travels as NaN, which the advantages read as nil.
+            let width = rewards.count
+            let flatScores: [Double] = scores.flatMap { row in row.map { $0 ?? Double.nan } }
+            let gathered = dataParallel.gather(flatScores)
+            allScores = stride(from: 0, to: gathered.count, by: width).map { start -> [Double?] in
+                gathered[start..<(start + width)].map { $0.isNaN ? nil : $0 }
+            }
+            // Per rank: its lengths, its truncation flags, its tokens.
+            let rows = completions.count, recordWidth = 2 * rows + 1
+            let record: [Int] = allLengths + truncated.map { $0 ? 1 : 0 } + [tokens]
+            let records = dataParallel.gather(record)
+            allLengths = []
+            allTruncated = []
+            tokens = 0
+            for start in stride(from: 0, to: records.count, by: recordWidth) {
+                allLengths += records[start..<(start + rows)]
+                allTruncated += records[(start + rows)..<(start + 2 * rows)].map { $0 == 1 }
+                tokens += records[start + 2 * rows]
+            }
+        }
         let advantages = GRPOAdvantages(
-            rewards: scores, names: rewards.map(\.name), weights: recipe.rewardWeights, groupSize: g,
+            rewards: allScores, names: rewards.map(\.name), weights: recipe.rewardWeights, groupSize: g,
             scaling: recipe.scaleRewards, aggregation: recipe.multiObjectiveAggregation)
-        tokensSeen += rowPrompts.reduce(0) { $0 + $1.ids.count } + completions.reduce(0) { $0 + $1.count }
-        let completionTokens = completions.reduce(0) { $0 + $1.count }
-        var metrics = advantages.metrics.merging(
-            completionLengthMetrics(lengths: completions.map(\.count), truncated: truncated)) { a, _ in a }
+        let rowAdvantages = Array(advantages.advantages[localRows])
+        tokensSeen += tokens
+        let completionTokens = allLengths.reduce(0, +)
+        var metrics = advantages.metrics.merging(completionLengthMetrics(lengths: allLengths, truncated: allTruncated)) { a, _ in a }
         metrics["num_tokens"] = Double(tokensSeen)
         metrics["timing/generation_seconds"] = generationSeconds
         metrics["timing/reward_seconds"] = rewardSeconds
@@ -223,10 +265,11 @@ final class GRPORollouts {
 
         // TRL shuffles the rows before splitting them into micro-batches.
         var rows = Array(0..<completions.count)
-        var shuffler = SplitMix64(seed: Shuffling.epochSeed(recipe.seed &+ 0x5eed, epoch: cursor.epoch) ^ UInt64(cursor.index))
+        // (Each rank its own shuffle of its own rows; rank 0's is one process's.)
+        var shuffler = SplitMix64(seed: Shuffling.epochSeed(recipe.seed &+ 0x5eed, epoch: cursor.epoch) ^ UInt64(cursor.index) ^ UInt64(rank) << 48)
         rows.shuffle(using: &shuffler)
         let masked = truncated.map { $0 && recipe.maskTruncatedCompletions }
-        let generationTokens = zip(completions, masked).reduce(0) { $0 + ($1.1 ? 0 : $1.0.count) }
+        let generationTokens = zip(allLengths, allTruncated).reduce(0) { $0 + ($1.1 && recipe.maskTruncatedCompletions ? 0 : $1.0) }
         let spg = recipe.resolvedStepsPerGeneration
         // TRL compares against stored old log-probs only when the policy moves within a generation batch.
         let needsOld = recipe.gradAccum % (spg * recipe.numIterations) != 0
@@ -237,8 +280,9 @@ final class GRPORollouts {
             let slice = Array(rows[(chunk * recipe.batchSize)..<((chunk + 1) * recipe.batchSize)])
             var batch = GRPOBatch(
                 prompts: slice.map { rowPrompts[$0].ids }, completions: slice.map { completions[$0] },
-                advantages: slice.map { advantages.advantages[$0] }, padTokenID: padTokenID, masked: slice.map { masked[$0] },
+                advantages: slice.map { rowAdvantages[$0] }, padTokenID: padTokenID, masked: slice.map { masked[$0] },
                 generationTokens: generationTokens, stepsPerGeneration: spg, generationMetrics: metrics)
+            batch.ranks = ranks
             if needsOld {
                 if samplerIsExact {
                     // The sampler's log-probs are the tempered, untruncated distribution's: exactly π_old.

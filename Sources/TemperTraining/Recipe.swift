@@ -12,8 +12,6 @@ public enum TrainingError: Error, LocalizedError, Equatable {
     case nonFiniteLoss(step: Int, checkpoint: String?)
     case resume(path: String, reason: String)
     case invalidData(path: String, reason: String)
-    /// Run under `temper launch` by a method that does not train data-parallel yet.
-    case notDataParallel(method: String)
 
     public var errorDescription: String? {
         switch self {
@@ -25,8 +23,6 @@ public enum TrainingError: Error, LocalizedError, Equatable {
                 + (checkpoint.map { "The last good checkpoint is \($0)." } ?? "No checkpoint was written yet.")
         case .resume(let path, let reason): "cannot resume from \(path): \(reason)"
         case .invalidData(let path, let reason): "\(path): \(reason)"
-        case .notDataParallel(let method):
-            "\(method) does not train data-parallel yet (sft and dpo do); run it without temper launch"
         }
     }
 }

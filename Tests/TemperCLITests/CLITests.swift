@@ -152,6 +152,29 @@ struct TemperProcess {
         try #require(result.exitCode == 0, "\(result.standardError.suffix(3000))")
     }
 
+    /// A fresh work folder holding SmolLM2 (converted from the shipped GGUF) and the first `count`
+    /// lines of `Data/<dataName>` as `fileName`.
+    static func workspace(_ label: String, data dataName: String, lines count: Int, as fileName: String) throws -> (
+        work: URL, model: URL, data: URL
+    ) {
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("\(label)-\(UUID())")
+        let model = work.appendingPathComponent("SmolLM2"), data = work.appendingPathComponent(fileName)
+        let converted = try TemperProcess.run(["convert", "--from", ModelCLITests.gguf.path, "--to", model.path])
+        try #require(converted.exitCode == 0, "\(converted.standardError)")
+        let lines = try String(contentsOf: ModelCLITests.root.appendingPathComponent("Data/\(dataName)"), encoding: .utf8).split(separator: "\n")
+        try (lines.prefix(count).joined(separator: "\n") + "\n").write(to: data, atomically: true, encoding: .utf8)
+        return (work, model, data)
+    }
+
+    /// The largest absolute difference between the same safetensors file's tensors in two outputs,
+    /// which must hold the same names.
+    static func largestWeightDifference(_ file: String, _ one: URL, _ other: URL) throws -> Float {
+        let expected = try Safetensors.load(one.appendingPathComponent(file)).tensors
+        let got = try Safetensors.load(other.appendingPathComponent(file)).tensors
+        try #require(Set(expected.keys) == Set(got.keys), "\(file) holds other tensors")
+        return expected.reduce(Float(0)) { largest, entry in max(largest, (entry.value - got[entry.key]!).abs().max().item(Float.self)) }
+    }
+
     static func losses(_ folder: URL) throws -> [Double] {
         try String(contentsOf: folder.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n").compactMap {
             (try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any])?["loss"] as? Double
@@ -172,13 +195,8 @@ struct TemperProcess {
             launch = ["--hosts", up.standardOutput.trimmingCharacters(in: .whitespacesAndNewlines), "--through", "ip netns exec \(prefix)-{rank} sh -c"]
         }
         defer { if variant == "lora-namespaces" { _ = try? runProgram("Tools/dist-test/netns.sh", ["down", "tdp\(getpid() % 100_000)"], in: ModelCLITests.root) } }
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("temper-dp-\(UUID())")
+        let (work, model, data) = try Self.workspace("temper-dp", data: "sft-demo.jsonl", lines: 8, as: "sft.jsonl")
         defer { try? FileManager.default.removeItem(at: work) }
-        let model = work.appendingPathComponent("SmolLM2")
-        #expect(try TemperProcess.run(["convert", "--from", ModelCLITests.gguf.path, "--to", model.path]).exitCode == 0)
-        let data = work.appendingPathComponent("sft.jsonl")
-        let lines = try String(contentsOf: ModelCLITests.root.appendingPathComponent("Data/sft-demo.jsonl"), encoding: .utf8).split(separator: "\n")
-        try (lines.prefix(8).joined(separator: "\n") + "\n").write(to: data, atomically: true, encoding: .utf8)
         let common = [
             "--model", model.path, "--data", data.path, "--method", method, "--lora-rank", "4",
             // LoRA with SGD: B starts at zero, so at step 2 some of A's gradients are float noise in
@@ -197,31 +215,62 @@ struct TemperProcess {
         #expect(one.count == 2 && two.count == 2, "one record a step, from rank 0 only: \(two)")
         for (a, b) in zip(one, two) { #expect(abs(a - b) < 1e-5, "loss \(a) vs \(b)") }
         let weights = method == "full" ? "model.safetensors" : "adapter_model.safetensors"
-        let expected = try Safetensors.load(single.appendingPathComponent(weights)).tensors
-        let got = try Safetensors.load(parallel.appendingPathComponent(weights)).tensors
-        #expect(Set(expected.keys) == Set(got.keys))
-        var largest: Float = 0
-        for (name, tensor) in expected { largest = max(largest, (tensor - got[name]!).abs().max().item(Float.self)) }
+        let largest = try Self.largestWeightDifference(weights, single, parallel)
         #expect(largest < 1e-5, "largest weight difference \(largest)")
         #expect(try FileManager.default.contentsOfDirectory(atPath: parallel.appendingPathComponent("checkpoints").path).sorted() == ["step-000001", "step-000002"])
     }
 
-    @Test func grpoRefusesToRunUnderLaunch() throws {
-        let result = try TemperProcess.run(["launch", "--ranks", "2", "--timeout", "5", "--", "temper", "grpo", "--model", "/nonexistent", "--data", "/nonexistent", "--output", "/tmp/x", "--max-steps", "1"])
-        #expect(result.exitCode == 1)
-        #expect(result.standardError.contains("grpo does not train data-parallel yet (sft and dpo do); run it without temper launch"), "\(result.standardError)")
+    /// GRPO (LoRA, SGD, beta 0.04): 2 ranks × 1 prompt a generation = 1 × 2 prompts. Each rank samples
+    /// its own prompt's group with that prompt's seed; the rewards are gathered, so batch-wide reward
+    /// scaling sees every rank's. `accumulation`: 2 micro-batches a step, covering the generation.
+    @Test(arguments: ["one-micro-batch", "accumulation"]) func grpoTwoRanksTrainAsOne(_ variant: String) throws {
+        let (work, model, data) = try Self.workspace("temper-dp-grpo", data: "grpo-arithmetic-train.jsonl", lines: 4, as: "prompts.jsonl")
+        defer { try? FileManager.default.removeItem(at: work) }
+        // A reward that varies within a group: the completion's distinct characters.
+        let script = work.appendingPathComponent("distinct.py")
+        try """
+            import json, sys
+            for line in sys.stdin:
+                print(len(set(json.loads(line)["completion"])) / 10, flush=True)
+            """.write(to: script, atomically: true, encoding: .utf8)
+        let accumulation = variant == "accumulation"
+        let common = [
+            "grpo", "--model", model.path, "--data", data.path, "--method", "lora", "--lora-rank", "4", "--lora-dropout", "0",
+            "--reward", "math,cmd:python3 \(script.path)", "--scale-rewards", "batch", "--num-generations", "2",
+            "--max-completion-length", "8", "--optimizer", "sgd", "--learning-rate", "0.05", "--beta", "0.04",
+            "--max-steps", "2", "--save-every", "100",
+        ] + (accumulation ? ["--grad-accum", "2"] : [])
+        // Per rank: prompts a generation = batch × micro-batches / generations.
+        let single = work.appendingPathComponent("one"), parallel = work.appendingPathComponent("two")
+        let one = try TemperProcess.run(common + ["--batch-size", accumulation ? "2" : "4", "--output", single.path])
+        try #require(one.exitCode == 0, "\(one.standardError.suffix(2000))")
+        let two = try TemperProcess.run(
+            ["launch", "--ranks", "2", "--", "temper"] + common + ["--batch-size", accumulation ? "1" : "2", "--output", parallel.path])
+        try #require(two.exitCode == 0, "\(two.standardError.suffix(2000))")
+        #expect(two.standardError.contains("rank 1 of 2 (2 prompts per generation in all)"), "\(two.standardError.suffix(2000))")
+
+        func records(_ folder: URL) throws -> [[String: Any]] {
+            try String(contentsOf: folder.appendingPathComponent("metrics.jsonl"), encoding: .utf8).split(separator: "\n")
+                .compactMap { try JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }.filter { $0["loss"] != nil }
+        }
+        let (a, b) = (try records(single), try records(parallel))
+        try #require(a.count == 2 && b.count == 2, "one record a step, from rank 0 only")
+        for (x, y) in zip(a, b) {
+            for name in ["loss", "grad_norm", "kl", "reward", "reward_std", "rewards/distinct/mean", "completions/mean_length", "num_tokens"] {
+                let (p, q) = (try #require(x[name] as? Double, "\(name)"), try #require(y[name] as? Double, "\(name)"))
+                #expect(abs(p - q) < 1e-5, "\(name): \(p) vs \(q)")
+            }
+        }
+        #expect(a.contains { ($0["reward_std"] as? Double ?? 0) > 0 }, "the rewards vary, so the advantages are not all 0")
+        let largest = try Self.largestWeightDifference("adapter_model.safetensors", single, parallel)
+        #expect(largest < 1e-5, "largest weight difference \(largest)")
     }
 
     /// DPO (LoRA, SGD; the reference is the base without the adapter): 2 ranks × 1 pair = 1 × 2 pairs.
     /// The `logits/*` metrics are per-token means, which a rank weighs by its pairs: not compared.
     @Test func dpoTwoRanksTrainAsOne() throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("temper-dp-dpo-\(UUID())")
+        let (work, model, data) = try Self.workspace("temper-dp-dpo", data: "dpo-demo.jsonl", lines: 4, as: "pairs.jsonl")
         defer { try? FileManager.default.removeItem(at: work) }
-        let model = work.appendingPathComponent("SmolLM2")
-        #expect(try TemperProcess.run(["convert", "--from", ModelCLITests.gguf.path, "--to", model.path]).exitCode == 0)
-        let data = work.appendingPathComponent("pairs.jsonl")
-        let lines = try String(contentsOf: ModelCLITests.root.appendingPathComponent("Data/dpo-demo.jsonl"), encoding: .utf8).split(separator: "\n")
-        try (lines.prefix(4).joined(separator: "\n") + "\n").write(to: data, atomically: true, encoding: .utf8)
         let common = [
             "dpo", "--model", model.path, "--data", data.path, "--method", "lora", "--lora-rank", "4", "--optimizer", "sgd",
             "--learning-rate", "0.5", "--max-steps", "2", "--max-length", "96", "--save-every", "100", "--lora-dropout", "0",
@@ -234,10 +283,7 @@ struct TemperProcess {
         let (a, b) = (try Self.losses(single), try Self.losses(parallel))
         #expect(a.count == 2 && b.count == 2)
         for (x, y) in zip(a, b) { #expect(abs(x - y) < 1e-5, "loss \(x) vs \(y)") }
-        let expected = try Safetensors.load(single.appendingPathComponent("adapter_model.safetensors")).tensors
-        let got = try Safetensors.load(parallel.appendingPathComponent("adapter_model.safetensors")).tensors
-        var largest: Float = 0
-        for (name, tensor) in expected { largest = max(largest, (tensor - got[name]!).abs().max().item(Float.self)) }
+        let largest = try Self.largestWeightDifference("adapter_model.safetensors", single, parallel)
         #expect(largest < 1e-5, "largest weight difference \(largest)")
     }
 }
@@ -262,13 +308,9 @@ extension DataParallelCLITests {
     /// A rank killed mid-run: the launcher names it and stops the other within its timeout; the last
     /// checkpoint is whole, and the run resumed from it (2 ranks again) finishes.
     @Test func aKilledRankStopsTheRunWhichResumes() async throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("temper-dp-kill-\(UUID())")
+        let (work, model, data) = try Self.workspace("temper-dp-kill", data: "sft-demo.jsonl", lines: 16, as: "sft.jsonl")
         defer { try? FileManager.default.removeItem(at: work) }
-        let model = work.appendingPathComponent("SmolLM2"), output = work.appendingPathComponent("run")
-        #expect(try TemperProcess.run(["convert", "--from", ModelCLITests.gguf.path, "--to", model.path]).exitCode == 0)
-        let data = work.appendingPathComponent("sft.jsonl")
-        let lines = try String(contentsOf: ModelCLITests.root.appendingPathComponent("Data/sft-demo.jsonl"), encoding: .utf8).split(separator: "\n")
-        try (lines.prefix(16).joined(separator: "\n") + "\n").write(to: data, atomically: true, encoding: .utf8)
+        let output = work.appendingPathComponent("run")
         let sft = [
             "sft", "--model", model.path, "--data", data.path, "--output", output.path, "--method", "lora", "--lora-rank", "4",
             "--batch-size", "1", "--max-steps", "12", "--max-length", "48", "--save-every", "2",
@@ -302,16 +344,35 @@ extension DataParallelCLITests {
 }
 
 extension DataParallelCLITests {
+    /// A run checkpointed by 2 ranks × batch 1 resumes as 1 process × batch 2 (the same global batch;
+    /// the data cursor counts samples): it ends where 1 × 2 throughout ends, within 1e-5.
+    @Test func resumesWithADifferentNumberOfRanks() throws {
+        let (work, model, data) = try Self.workspace("temper-dp-resume", data: "sft-demo.jsonl", lines: 8, as: "sft.jsonl")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let common = [
+            "--model", model.path, "--data", data.path, "--method", "lora", "--lora-rank", "4", "--lora-dropout", "0",
+            "--optimizer", "sgd", "--learning-rate", "0.5", "--schedule", "constant", "--max-length", "48", "--save-every", "2",
+        ]
+        let straight = work.appendingPathComponent("straight"), switched = work.appendingPathComponent("switched")
+        try Self.train(common + ["--batch-size", "2", "--max-steps", "4"], ranks: 1, output: straight)
+        try Self.train(common + ["--batch-size", "1", "--max-steps", "2"], ranks: 2, output: switched)
+        try Self.train(common + ["--batch-size", "2", "--max-steps", "4", "--resume"], ranks: 1, output: switched)
+
+        let (a, b) = (try Self.losses(straight), try Self.losses(switched))
+        #expect(a.count == 4 && b.count == 4, "\(b)")
+        for (x, y) in zip(a, b) { #expect(abs(x - y) < 1e-5, "loss \(x) vs \(y)") }
+        let largest = try Self.largestWeightDifference("adapter_model.safetensors", straight, switched)
+        #expect(largest < 1e-5, "largest weight difference \(largest)")
+    }
+}
+
+extension DataParallelCLITests {
     /// Ctrl-C (or the gallery's cancel) to `temper launch`: every rank stops at the same step, rank 0
     /// checkpoints it, and the launcher exits 130 as a single trainer does.
     @Test func anInterruptStopsEveryRankAtOneStep() async throws {
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("temper-dp-int-\(UUID())")
+        let (work, model, data) = try Self.workspace("temper-dp-int", data: "sft-demo.jsonl", lines: 16, as: "sft.jsonl")
         defer { try? FileManager.default.removeItem(at: work) }
-        let model = work.appendingPathComponent("SmolLM2"), output = work.appendingPathComponent("run")
-        #expect(try TemperProcess.run(["convert", "--from", ModelCLITests.gguf.path, "--to", model.path]).exitCode == 0)
-        let data = work.appendingPathComponent("sft.jsonl")
-        let lines = try String(contentsOf: ModelCLITests.root.appendingPathComponent("Data/sft-demo.jsonl"), encoding: .utf8).split(separator: "\n")
-        try (lines.prefix(16).joined(separator: "\n") + "\n").write(to: data, atomically: true, encoding: .utf8)
+        let output = work.appendingPathComponent("run")
         let launcher = Process()
         launcher.executableURL = TemperProcess.executable
         launcher.arguments = [

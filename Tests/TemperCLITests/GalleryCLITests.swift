@@ -77,12 +77,18 @@ import Testing
         #expect(badStatus == 422)
         #expect(((bad["error"] as? [String: Any])?["message"] as? String)?.contains("broken.jsonl:3: ") == true, "\(bad)")
 
-        // SFT (LoRA, 2 steps), then DPO from its output.
+        // SFT (LoRA, 2 steps, data-parallel over 2 processes), then DPO from its output.
         let sft = try await gallery.created(
-            "/api/jobs", json: #"{"method": "sft", "model": "\#(modelID)", "dataset": "\#(chat)", "recipe": {"method": "lora", "max_steps": 2, "batch_size": 2}}"#)
+            "/api/jobs",
+            json: #"{"method": "sft", "model": "\#(modelID)", "dataset": "\#(chat)", "ranks": 2, "recipe": {"method": "lora", "max_steps": 2, "batch_size": 2}}"#)
         let sftDetail = try await gallery.finished(sft)
         #expect((sftDetail["job"] as? [String: Any])?["state"] as? String == "succeeded", "\(sftDetail)")
+        #expect((sftDetail["job"] as? [String: Any])?["ranks"] as? Int == 2)
+        // Rank 0 alone writes the metrics; the log has both ranks' lines.
         #expect((sftDetail["metrics"] as? [[String: Any]])?.compactMap { $0["step"] as? Int } == [1, 2])
+        let (_, sftLog) = try await gallery.request("GET", "/api/jobs/\(sft)/logs")
+        let sftLogText = sftLog["text"] as? String ?? ""
+        #expect(sftLogText.contains("temper launch --ranks 2") && sftLogText.contains("[rank 1] step 2/2"), "\(sftLogText.suffix(2000))")
         let sftOutput = try #require((sftDetail["output"] as? [String: Any])?["id"] as? String)
         let download = try await URLSession.shared.data(
             from: URL(string: "http://127.0.0.1:\(gallery.server.port)/api/outputs/\(sftOutput)/files/adapter_config.json")!)

@@ -208,8 +208,8 @@ func queuedJob(_ model: ModelRecord, _ dataset: DatasetRecord, createdAt: Date, 
             #expect(typo?.hasPrefix("recipe: unknown field 'learning_rat'") == true, "\(typo ?? "")")
             #expect(message { _ = try gallery.submitJob(method: .sft, modelID: model.id, datasetID: chat.id, recipe: ["output": .string("/tmp")]) }
                 == "recipe.output: the gallery sets 'output' itself; leave it out of the recipe")
-            #expect(message { _ = try gallery.submitJob(method: .grpo, modelID: model.id, datasetID: chat.id, recipe: [:], ranks: 2) }
-                == "ranks: grpo does not train data-parallel yet (sft and dpo do); leave ranks at 1")
+            #expect(message { _ = try gallery.submitJob(method: .sft, modelID: model.id, datasetID: chat.id, recipe: [:], ranks: 65) }
+                == "ranks: ranks must be in 1...64, got 65")
             #expect(message { _ = try gallery.submitJob(method: .sft, modelID: model.id, datasetID: chat.id, recipe: [:], ranks: 0) }
                 == "ranks: ranks must be in 1...64, got 0")
             #expect(try gallery.registry.jobs().isEmpty)

@@ -225,7 +225,7 @@ schemas = {
             "output": nullable({"type": "string"}, "An output to start from (SFT -> DPO -> GRPO)."),
             "recipe": {"type": "object", "nullable": True, "additionalProperties": True,
                        "description": "The method's hyperparameters in the CLI's recipe schema; the gallery sets `model`, `data`, `output` and `adapter` itself (giving them is a 422). Without `max_steps` or `epochs` the job runs one epoch."},
-            "ranks": {"type": "integer", "nullable": True, "description": "Data-parallel processes (`temper launch --ranks`; SFT only, 1 to 64), each taking the recipe's batch size; 1 by default."},
+            "ranks": {"type": "integer", "nullable": True, "description": "Data-parallel processes (`temper launch --ranks`, 1 to 64), each taking the recipe's batch size (GRPO: its prompts per generation); 1 by default."},
         },
     },
     "EvaluateRequest": {
