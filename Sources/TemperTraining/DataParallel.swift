@@ -25,7 +25,17 @@ public struct DataParallel: Sendable {
     /// The group `temper launch` (or `mpirun`) started this process in; nil when it runs alone.
     public static func fromEnvironment() throws -> DataParallel? {
         guard isLaunched else { return nil }
-        let group = try Distributed.join(backend: "any", strict: true)
+        let group: Distributed.Group
+        do {
+            group = try Distributed.join(backend: "any", strict: true)
+        } catch {
+            // MLX opens "libmpi.so", the development package's name for the library.
+            if ProcessInfo.processInfo.environment["OMPI_COMM_WORLD_SIZE"] != nil, dlopen("libmpi.so", RTLD_LAZY) == nil {
+                throw TrainingError.cannotJoin(
+                    reason: "started by mpirun, but MLX's MPI backend cannot open libmpi.so: install libopenmpi-dev, or put a libmpi.so link to the runtime's libmpi.so.40 on LD_LIBRARY_PATH (mpirun -x LD_LIBRARY_PATH)")
+            }
+            throw TrainingError.cannotJoin(reason: "\(error)")
+        }
         return group.size > 1 ? DataParallel(group: group) : nil
     }
 

@@ -12,6 +12,8 @@ public enum TrainingError: Error, LocalizedError, Equatable {
     case nonFiniteLoss(step: Int, checkpoint: String?)
     case resume(path: String, reason: String)
     case invalidData(path: String, reason: String)
+    /// Started as a rank (`temper launch`, `mpirun`) but the process group could not be joined.
+    case cannotJoin(reason: String)
 
     public var errorDescription: String? {
         switch self {
@@ -23,6 +25,7 @@ public enum TrainingError: Error, LocalizedError, Equatable {
                 + (checkpoint.map { "The last good checkpoint is \($0)." } ?? "No checkpoint was written yet.")
         case .resume(let path, let reason): "cannot resume from \(path): \(reason)"
         case .invalidData(let path, let reason): "\(path): \(reason)"
+        case .cannotJoin(let reason): "cannot join the data-parallel ranks: \(reason)"
         }
     }
 }

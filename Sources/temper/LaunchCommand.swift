@@ -50,6 +50,9 @@ struct LaunchCommand: ParsableCommand {
 
         let executable = program == "temper" ? URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath() : Self.resolve(program)
         var processes: [Process] = []
+        // Ranks started elsewhere: their launcher's orders, written to their standard input (ssh
+        // carries it where it carries no signals); closed, it tells them the launcher is gone.
+        var controls: [Int: FileHandle] = [:]
         for rank in 0..<ranks {
             let process = Process()
             var environment = ProcessInfo.processInfo.environment
@@ -59,7 +62,8 @@ struct LaunchCommand: ParsableCommand {
                 // Elsewhere: one shell command line, run through --through; the rank writes the host
                 // list to a file of its own.
                 let host = hostList(hosts)[rank]
-                let assignments = (rankEnvironment.merging(["TEMPER_HOSTS_JSON": String(decoding: hostsJSON, as: UTF8.self)]) { $1 })
+                let remote = ["TEMPER_HOSTS_JSON": String(decoding: hostsJSON, as: UTF8.self), "TEMPER_LAUNCH_CONTROL": "stdin"]
+                let assignments = (rankEnvironment.merging(remote) { $1 })
                     .sorted { $0.key < $1.key }.map { "\($0.key)=\(Self.shellQuoted($0.value))" }
                 let line = "cd \(Self.shellQuoted(FileManager.default.currentDirectoryPath)) && exec env "
                     + (assignments + ([executable.path] + arguments.dropFirst()).map(Self.shellQuoted)).joined(separator: " ")
@@ -69,6 +73,9 @@ struct LaunchCommand: ParsableCommand {
                 process.executableURL = Self.resolve(first)
                 process.arguments = Array(prefix.dropFirst()) + [line]
                 environment["MLX_HOSTFILE"] = nil
+                let control = Pipe()
+                process.standardInput = control
+                controls[rank] = control.fileHandleForWriting
             } else {
                 process.executableURL = executable
                 process.arguments = Array(arguments.dropFirst())
@@ -81,6 +88,9 @@ struct LaunchCommand: ParsableCommand {
             processes.append(process)
         }
 
+        // A rank gone before its order is written: the write fails rather than ending the launcher
+        // (set after the ranks started, which would inherit it).
+        signal(SIGPIPE, SIG_IGN)
         // Ctrl-C or a cancel (SIGINT, SIGTERM) goes to every rank: they stop together at a step boundary
         // and rank 0 checkpoints.
         var forwarders: [any DispatchSourceSignal] = []
@@ -88,7 +98,13 @@ struct LaunchCommand: ParsableCommand {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
             source.setEventHandler {
-                for process in processes where process.isRunning { kill(process.processIdentifier, signalNumber) }
+                for (rank, process) in processes.enumerated() where process.isRunning {
+                    if let control = controls[rank] {
+                        try? control.write(contentsOf: Data((signalNumber == SIGINT ? "interrupt\n" : "terminate\n").utf8))
+                    } else {
+                        kill(process.processIdentifier, signalNumber)
+                    }
+                }
             }
             source.resume()
             forwarders.append(source)
@@ -107,6 +123,7 @@ struct LaunchCommand: ParsableCommand {
             if let deadline, Date() > deadline {
                 for (rank, process) in processes.enumerated() where process.isRunning {
                     log("rank \(rank) still running \(Int(timeout)) s after rank \(failure!.rank) failed: terminating it")
+                    try? controls[rank]?.close()
                     process.terminate()
                 }
                 Thread.sleep(forTimeInterval: 2)
@@ -133,6 +150,22 @@ struct LaunchCommand: ParsableCommand {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("temper-hosts-\(getpid()).json").path
         guard FileManager.default.createFile(atPath: path, contents: Data(hosts.utf8)) else { return }
         setenv("MLX_HOSTFILE", path, 1)
+    }
+
+    /// A rank started elsewhere follows its launcher's orders on standard input: "interrupt" and
+    /// "terminate" raise SIGINT and SIGTERM here (ssh forwards no signals), and the end of the input
+    /// means the launcher or its connection is gone, so the rank exits rather than linger.
+    static func followLauncherControl() {
+        guard ProcessInfo.processInfo.environment["TEMPER_LAUNCH_CONTROL"] == "stdin" else { return }
+        Thread.detachNewThread {
+            while let line = readLine(strippingNewline: true) {
+                if line == "interrupt" { kill(getpid(), SIGINT) }
+                if line == "terminate" { kill(getpid(), SIGTERM) }
+            }
+            FileHandle.standardError.write(Data(
+                "rank \(ProcessInfo.processInfo.environment["TEMPER_RANK"] ?? "?"): the launcher is gone (standard input closed; --through must pass it on, as ssh does and ssh -n does not): stopping\n".utf8))
+            _exit(1)
+        }
     }
 
     func hostList(_ list: String) -> [String] { list.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } }

@@ -21,6 +21,7 @@ struct Temper: ParsableCommand {
         OpenBLASIdle.sleepWhenIdle()
         ResidentMemory.keepFreedPagesMapped()
         LaunchCommand.writeHostFileFromEnvironment()
+        LaunchCommand.followLauncherControl()
         do {
             var command = try parseAsRoot()
             try command.run()

@@ -1,5 +1,6 @@
 import Foundation
 import TemperCore
+import TemperTestSupport
 import Testing
 
 /// Runs the built `temper` executable, which SwiftPM places beside the test bundle.
@@ -145,11 +146,31 @@ struct TemperProcess {
 /// with batch 4 (the same losses and final weights within 1e-5, LoRA without dropout), rank 0 alone
 /// writing the files.
 @Suite(.serialized) struct DataParallelCLITests {
-    /// `launch`: extra `temper launch` options (hosts).
-    static func train(_ arguments: [String], ranks: Int, output: URL, launch: [String] = []) throws {
+    /// `launch`: extra `temper launch` options (hosts); `mpirun`: the ranks started by Open MPI's
+    /// mpirun instead (Tools/dist-test/mpirun.sh installs it where missing).
+    static func train(_ arguments: [String], ranks: Int, output: URL, launch: [String] = [], mpirun: Bool = false) throws {
         let command = ["sft"] + arguments + ["--output", output.path]
-        let result = try TemperProcess.run(ranks == 1 ? command : ["launch", "--ranks", String(ranks)] + launch + ["--", "temper"] + command)
+        let result = mpirun && ranks > 1
+            ? try runProgram("Tools/dist-test/mpirun.sh", ["-np", String(ranks), TemperProcess.executable.path] + command, in: ModelCLITests.root)
+            : try TemperProcess.run(ranks == 1 ? command : ["launch", "--ranks", String(ranks)] + launch + ["--", "temper"] + command)
         try #require(result.exitCode == 0, "\(result.standardError.suffix(3000))")
+    }
+
+    /// A port that is free on loopback together with the next one (`--port` for two ranks on one host).
+    static func freePortPair() throws -> Int {
+        func isFree(_ port: Int) -> Bool {
+            let descriptor = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            defer { close(descriptor) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            address.sin_port = UInt16(port).bigEndian
+            return withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
+            }
+        }
+        let start = 30_000 + Int(getpid() % 10_000) * 2
+        return try #require(stride(from: start, to: start + 2_000, by: 2).first { isFree($0) && isFree($0 + 1) })
     }
 
     /// A fresh work folder holding SmolLM2 (converted from the shipped GGUF) and the first `count`
@@ -182,11 +203,16 @@ struct TemperProcess {
     }
 
     /// full and LoRA over loopback; LoRA again with the two ranks in two network namespaces joined by
-    /// a veth pair (Tools/dist-test/netns.sh; needs root, as CI has), each its own "host".
+    /// a veth pair (Tools/dist-test/netns.sh; needs root, as CI has), each its own "host"; through real
+    /// ssh to a throwaway sshd; and started by mpirun (MLX's MPI backend).
     /// `lora-accumulation`: two micro-batches a step, each rank's being its rows of the global ones.
-    @Test(arguments: ["full", "lora", "lora-namespaces", "lora-accumulation"]) func twoRanksTrainAsOneWithTheirBatchTogether(_ variant: String) throws {
+    @Test(arguments: ["full", "lora", "lora-namespaces", "lora-ssh", "lora-mpirun", "lora-accumulation"])
+    func twoRanksTrainAsOneWithTheirBatchTogether(_ variant: String) throws {
         let method = variant.hasPrefix("lora") ? "lora" : variant
         var launch: [String] = []
+        let ssh = variant == "lora-ssh" ? try SSHServer() : nil
+        defer { ssh?.stop() }
+        if let ssh { launch = ["--hosts", "127.0.0.1,127.0.0.1", "--port", String(try Self.freePortPair()), "--through", ssh.through] }
         if variant == "lora-namespaces" {
             try #require(getuid() == 0, "the two-namespace test makes network namespaces: it needs root")
             let prefix = "tdp\(getpid() % 100_000)"
@@ -209,7 +235,7 @@ struct TemperProcess {
         ] + (variant == "lora-accumulation" ? ["--grad-accum", "2"] : [])
         let single = work.appendingPathComponent("one"), parallel = work.appendingPathComponent("two")
         try Self.train(common + ["--batch-size", "4"], ranks: 1, output: single)
-        try Self.train(common + ["--batch-size", "2"], ranks: 2, output: parallel, launch: launch)
+        try Self.train(common + ["--batch-size", "2"], ranks: 2, output: parallel, launch: launch, mpirun: variant == "lora-mpirun")
 
         let (one, two) = (try Self.losses(single), try Self.losses(parallel))
         #expect(one.count == 2 && two.count == 2, "one record a step, from rank 0 only: \(two)")
@@ -368,21 +394,31 @@ extension DataParallelCLITests {
 
 extension DataParallelCLITests {
     /// Ctrl-C (or the gallery's cancel) to `temper launch`: every rank stops at the same step, rank 0
-    /// checkpoints it, and the launcher exits 130 as a single trainer does.
-    @Test func anInterruptStopsEveryRankAtOneStep() async throws {
+    /// checkpoints it, and the launcher exits 130 as a single trainer does. `ssh`: the ranks run through
+    /// real ssh, which forwards no signals: the launcher's order goes down their standard input; and
+    /// when the launcher itself is killed (-9), the ranks see their input close and exit.
+    @Test(arguments: ["local", "ssh"]) func anInterruptStopsEveryRankAtOneStep(_ variant: String) async throws {
         let (work, model, data) = try Self.workspace("temper-dp-int", data: "sft-demo.jsonl", lines: 16, as: "sft.jsonl")
         defer { try? FileManager.default.removeItem(at: work) }
         let output = work.appendingPathComponent("run")
-        let launcher = Process()
-        launcher.executableURL = TemperProcess.executable
-        launcher.arguments = [
-            "launch", "--ranks", "2", "--", "temper", "sft", "--model", model.path, "--data", data.path, "--output", output.path,
+        let ssh = variant == "ssh" ? try SSHServer() : nil
+        defer { ssh?.stop() }
+        let hosts = try ssh.map { ["--hosts", "127.0.0.1,127.0.0.1", "--port", String(try Self.freePortPair()), "--through", $0.through] } ?? []
+        let sft = [
+            "--", "temper", "sft", "--model", model.path, "--data", data.path, "--output", output.path,
             "--method", "lora", "--lora-rank", "4", "--batch-size", "1", "--max-steps", "40", "--max-length", "48", "--save-every", "2",
         ]
-        let errors = Pipe()
-        launcher.standardOutput = FileHandle.nullDevice
-        launcher.standardError = errors
-        try launcher.run()
+        func start(_ extra: [String] = []) throws -> (Process, Pipe) {
+            let launcher = Process()
+            launcher.executableURL = TemperProcess.executable
+            launcher.arguments = ["launch", "--ranks", "2"] + hosts + sft + extra
+            let errors = Pipe()
+            launcher.standardOutput = FileHandle.nullDevice
+            launcher.standardError = errors
+            try launcher.run()
+            return (launcher, errors)
+        }
+        let (launcher, errors) = try start()
         try await GalleryCLITests.waitForCheckpoint(output.appendingPathComponent("checkpoints"))
         launcher.interrupt()
         let text = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
@@ -395,5 +431,35 @@ extension DataParallelCLITests {
         #expect(Set(stops.map(\.1)).count == 1, "both ranks stop at one step: \(stops)")
         let step = try #require(stops.first?.1 ?? nil)
         #expect(FileManager.default.fileExists(atPath: output.appendingPathComponent(String(format: "checkpoints/step-%06d", step)).path))
+        guard variant == "ssh" else { return }
+
+        // Resumed, then the launcher killed: the ranks (sshd's children, not the launcher's) follow.
+        let (resumed, _) = try start(["--resume"])
+        let checkpoints = output.appendingPathComponent("checkpoints")
+        let deadline = Date().addingTimeInterval(300)
+        while Date() < deadline, Self.rankProcesses(writing: output).count < 2 { try await Task.sleep(for: .milliseconds(200)) }
+        #expect(Self.rankProcesses(writing: output).count == 2, "both ranks run through ssh")
+        let before = try FileManager.default.contentsOfDirectory(atPath: checkpoints.path).count
+        while Date() < deadline, try FileManager.default.contentsOfDirectory(atPath: checkpoints.path).count == before {
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        kill(resumed.processIdentifier, SIGKILL)
+        let killed = Date()
+        while Date().timeIntervalSince(killed) < 20, !Self.rankProcesses(writing: output).isEmpty { try await Task.sleep(for: .milliseconds(200)) }
+        #expect(Self.rankProcesses(writing: output).isEmpty, "the ranks outlived their launcher by 20 s")
+    }
+
+    /// The processes started as ranks (TEMPER_RANK in their environment) whose command line names `output`.
+    static func rankProcesses(writing output: URL) -> [pid_t] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { entry -> pid_t? in
+            guard let pid = Int32(entry), let commandLine = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline"),
+                String(decoding: commandLine, as: UTF8.self).contains(output.path),
+                let environment = FileManager.default.contents(atPath: "/proc/\(pid)/environ"),
+                environment.split(separator: 0).contains(where: { $0.starts(with: Data("TEMPER_RANK=".utf8)) })
+            else { return nil }
+            // A zombie has exited already.
+            let state = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8))?.split(separator: ")").last?.split(separator: " ").first
+            return state == "Z" ? nil : pid
+        }
     }
 }
