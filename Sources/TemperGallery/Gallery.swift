@@ -13,12 +13,16 @@ public final class Gallery: Sendable {
     public let dataDirectory: URL
     public let registry: Registry
     public let store: ArtifactStore
+    /// The machines data-parallel jobs may spread over (`gallery serve --launch-hosts`); nil: jobs run
+    /// their ranks on the worker's machine only.
+    public let cluster: LaunchCluster?
 
     /// `store`: nil keeps artifacts in the data folder only; `s3://BUCKET?endpoint=…` also keeps them in
     /// that bucket (created if missing). `database`: nil keeps the registry in `registry.sqlite`;
     /// `postgres://USER@HOST:PORT/DATABASE` puts it on a PostgreSQL server that several galleries share.
-    public init(dataDirectory: URL, store: String? = nil, database: String? = nil) throws {
+    public init(dataDirectory: URL, store: String? = nil, database: String? = nil, cluster: LaunchCluster? = nil) throws {
         self.dataDirectory = dataDirectory.standardizedFileURL
+        self.cluster = cluster
         for folder in ["models", "outputs", "datasets", "jobs"] {
             try FileManager.default.createDirectory(
                 at: self.dataDirectory.appendingPathComponent(folder), withIntermediateDirectories: true)
@@ -134,12 +138,13 @@ public final class Gallery: Sendable {
     /// the job starts from a LoRA output).
     public func submitJob(
         method: JobMethod, modelID: String?, datasetID: String, startingFrom outputID: String? = nil,
-        recipe: [String: JSONValue], ranks: Int = 1
+        recipe: [String: JSONValue], ranks: Int = 1, hosts: [String]? = nil
     ) throws -> JobRecord {
         guard method != .eval, method != .compress else {
             throw GalleryError.invalid("evaluations and compressions go to POST /api/evaluations and /api/compressions", field: "method")
         }
         guard (1...64).contains(ranks) else { throw GalleryError.invalid("ranks must be in 1...64, got \(ranks)", field: "ranks") }
+        if let hosts { try LaunchCluster.check(hosts, ranks: ranks, against: cluster) }
         guard let dataset = try registry.dataset(datasetID) else { throw GalleryError.notFound("dataset", datasetID) }
         let expected = Self.formats(for: method)
         guard expected.contains(dataset.format) else {
@@ -178,7 +183,8 @@ public final class Gallery: Sendable {
         let job = JobRecord(
             id: id, method: method, modelID: base.id, datasetID: datasetID, parentOutputID: outputID,
             recipe: String(decoding: json, as: UTF8.self), state: .queued, createdAt: Date(), startedAt: nil,
-            finishedAt: nil, exitReason: nil, pid: nil, attempts: 0, cancelRequested: false, ranks: ranks)
+            finishedAt: nil, exitReason: nil, pid: nil, attempts: 0, cancelRequested: false, ranks: ranks,
+            hosts: hosts?.joined(separator: ","))
         try registry.insert(job)
         return job
     }

@@ -59,7 +59,7 @@ public enum GalleryAPI {
             }
             let job = try gallery.submitJob(
                 method: method, modelID: body.model, datasetID: body.dataset, startingFrom: body.output,
-                recipe: body.recipe ?? [:], ranks: body.ranks ?? 1)
+                recipe: body.recipe ?? [:], ranks: body.ranks ?? 1, hosts: body.hosts)
             return try json(job, status: .created)
         }
         router.get("/api/jobs/:id") { _, context in
@@ -180,6 +180,8 @@ public enum GalleryAPI {
         var recipe: [String: JSONValue]?
         /// Data-parallel processes (`temper launch --ranks`).
         var ranks: Int?
+        /// One of the gallery's launch hosts per rank (`temper launch --hosts`).
+        var hosts: [String]?
     }
 
     struct ModelCard: Encodable {

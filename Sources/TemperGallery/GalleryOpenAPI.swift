@@ -1449,6 +1449,11 @@ enum GalleryOpenAPI {
                     "type": "integer",
                     "format": "int64",
                     "description": "Its data-parallel processes (`temper launch --ranks`); 1 runs it as one process."
+                  },
+                  "hosts": {
+                    "type": "string",
+                    "nullable": true,
+                    "description": "The launch hosts its ranks run on, comma-separated, one per rank; absent: the worker's machine."
                   }
                 }
               },
@@ -1779,6 +1784,14 @@ enum GalleryOpenAPI {
                     "type": "integer",
                     "nullable": true,
                     "description": "Data-parallel processes (`temper launch --ranks`, 1 to 64), each taking the recipe's batch size (GRPO: its prompts per generation); 1 by default."
+                  },
+                  "hosts": {
+                    "type": "array",
+                    "items": {
+                      "type": "string"
+                    },
+                    "nullable": true,
+                    "description": "One of the gallery's launch hosts (`gallery serve --launch-hosts`) per rank; a host may take several. Absent: the ranks run on the worker's machine."
                   }
                 }
               },

@@ -16,11 +16,14 @@ public enum GalleryService {
         public var host: String
         public var port: Int
         public var worker: JobRunner.Settings
+        /// Machines data-parallel jobs may spread over.
+        public var cluster: LaunchCluster?
 
         public init(
             dataDirectory: URL, store: String? = nil, database: String? = nil, host: String = "127.0.0.1", port: Int = 8080,
-            worker: JobRunner.Settings
+            worker: JobRunner.Settings, cluster: LaunchCluster? = nil
         ) {
+            self.cluster = cluster
             self.dataDirectory = dataDirectory
             self.store = store
             self.database = database
@@ -35,7 +38,8 @@ public enum GalleryService {
         _ settings: Settings, onListening: @escaping @Sendable (_ url: String) -> Void,
         log: @escaping @Sendable (String) -> Void
     ) async throws {
-        let gallery = try Gallery(dataDirectory: settings.dataDirectory, store: settings.store, database: settings.database)
+        let gallery = try Gallery(
+            dataDirectory: settings.dataDirectory, store: settings.store, database: settings.database, cluster: settings.cluster)
         // SQLite has one worker per data folder; galleries sharing PostgreSQL may share the folder too.
         let lock = settings.database == nil ? try lockDataDirectory(gallery.dataDirectory) : nil
         defer { lock.map { _ = close($0) } }

@@ -127,6 +127,7 @@ enum GalleryTemplates {
         <label for="batch_size">Batch size</label><input id="batch_size" name="recipe.batch_size" value="4">
         <label for="lora_rank">LoRA rank</label><input id="lora_rank" name="recipe.lora.rank" value="16">
         <label for="ranks">Processes (data-parallel ranks; each takes the batch size)</label><input id="ranks" name="ranks" value="1">
+        {{#launchHosts}}<label for="hosts">Hosts, one per process, comma-separated (of {{.}}; empty: this machine)</label><input id="hosts" name="hosts" value="">{{/launchHosts}}
         <label for="extra">More recipe fields (JSON, the CLI's recipe schema)</label>
         <textarea id="extra" rows="3" cols="50">{}</textarea>
         <p><button>Train</button></p>
@@ -147,6 +148,7 @@ enum GalleryTemplates {
           if (recipe.method !== 'full' && value('lora_rank') !== '') { recipe.lora = Object.assign({ rank: Number(value('lora_rank')) }, recipe.lora || {}); }
           const body = { method: value('method'), dataset: value('dataset'), recipe };
           if (value('ranks') !== '' && value('ranks') !== '1') { body.ranks = Number(value('ranks')); }
+          if (document.getElementById('hosts') && value('hosts') !== '') { body.hosts = value('hosts').split(',').map((host) => host.trim()); }
           if (value('output')) { body.output = value('output'); } else { body.model = value('model'); }
           try { const job = await api('POST', '/api/jobs', body); location.href = '/jobs/' + job.id; }
           catch (error) {

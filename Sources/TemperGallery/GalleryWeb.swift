@@ -52,7 +52,9 @@ enum GalleryWeb {
                 ["id": o.id, "kind": o.kind, "jobID": o.jobID, "selected": o.id == chosenOutput]
             }
             let datasets = try registry.datasets().map { d -> [String: Any] in ["id": d.id, "name": d.name, "format": d.format, "rows": d.rows] }
-            return page("train", title: "Train", ["models": models, "outputs": outputs, "datasets": datasets, "guides": guides])
+            var context: [String: Any] = ["models": models, "outputs": outputs, "datasets": datasets, "guides": guides]
+            if let cluster = gallery.cluster { context["launchHosts"] = cluster.hosts.joined(separator: ", ") }
+            return page("train", title: "Train", context)
         }
         router.get("/jobs") { _, _ in
             let jobs = try registry.jobs().map { j -> [String: Any] in

@@ -107,15 +107,23 @@ public actor JobRunner {
     }
 
     /// The `temper` command line a job runs: its method with the recipe, `--resume` after a checkpoint,
-    /// and through `temper launch --ranks N` when it has several ranks.
-    static func arguments(for job: JobRecord, folder: URL, resume: Bool) -> [String] {
+    /// and through `temper launch --ranks N` when it has several ranks (`--hosts` on the cluster's
+    /// machines when it names them).
+    static func arguments(for job: JobRecord, folder: URL, resume: Bool, cluster: LaunchCluster?) throws -> [String] {
         var arguments = [job.method.rawValue, "--recipe", folder.appendingPathComponent("recipe.json").path]
         if job.method == .eval || job.method == .compress {
             arguments += ["--output", folder.appendingPathComponent("run").path]
         } else if resume {
             arguments.append("--resume")
         }
-        return job.ranks > 1 ? ["launch", "--ranks", String(job.ranks), "--", "temper"] + arguments : arguments
+        guard let hosts = job.hosts else {
+            return job.ranks > 1 ? ["launch", "--ranks", String(job.ranks), "--", "temper"] + arguments : arguments
+        }
+        guard let cluster else {
+            throw GalleryError.invalid("job \(job.id) runs on launch hosts (\(hosts)), and this gallery has none: start it with --launch-hosts", field: "hosts")
+        }
+        return ["launch", "--ranks", String(job.ranks), "--hosts", hosts, "--through", cluster.through, "--port", String(cluster.port(for: job.id)),
+                "--", "temper"] + arguments
     }
 
     func start(_ job: JobRecord) throws -> RunningJob {
@@ -123,7 +131,7 @@ public actor JobRunner {
         let handle = try appendingHandle(folder.appendingPathComponent("log.txt"))
         let checkpoints = folder.appendingPathComponent("run/checkpoints")
         let resume = ((try? FileManager.default.contentsOfDirectory(atPath: checkpoints.path)) ?? []).contains { $0.hasPrefix("step-") }
-        let arguments = Self.arguments(for: job, folder: folder, resume: resume)
+        let arguments = try Self.arguments(for: job, folder: folder, resume: resume, cluster: gallery.cluster)
         handle.write(Data("== attempt \(job.attempts) on worker \(gallery.registry.workerKey): temper \(arguments.joined(separator: " ")) ==\n".utf8))
         let process = Process()
         process.executableURL = settings.executable

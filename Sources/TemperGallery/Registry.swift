@@ -44,6 +44,8 @@ public final class Registry: Sendable {
         ]),
         // Data-parallel jobs: how many processes (`temper launch --ranks`).
         ("v2-ranks", [#"ALTER TABLE "job" ADD COLUMN "ranks" BIGINT NOT NULL DEFAULT 1"#]),
+        // Data-parallel jobs spread over the gallery's launch hosts: one address per rank.
+        ("v3-hosts", [#"ALTER TABLE "job" ADD COLUMN "hosts" TEXT"#]),
     ]
 
     static func migrate(_ database: any SQLDatabase) throws {
@@ -329,6 +331,9 @@ public struct JobRecord: Codable, Sendable, Equatable {
     public var workerKey: Int? = nil
     /// Its processes: more than 1 runs it data-parallel through `temper launch --ranks`.
     public var ranks: Int = 1
+    /// The launch hosts its ranks run on, comma-separated, one per rank (`temper launch --hosts`);
+    /// nil runs them on the worker's machine.
+    public var hosts: String? = nil
 }
 
 public struct OutputRecord: Codable, Sendable, Equatable {

@@ -41,12 +41,23 @@ struct GalleryServeCommand: ParsableCommand {
     @Option(help: "CPU threads per job (default: all).") var threadsPerJob: Int?
     @Option(help: "Seconds between looks for jobs and deployments of workers that died (with --database: other galleries sharing it).")
     var recoveryInterval = 10.0
+    @Option(help: "Machines data-parallel jobs may spread over, comma-separated (a job names one per rank); they need the same temper and the data folder at the same path.")
+    var launchHosts: String?
+    @Option(help: "With --launch-hosts: how a rank's command runs on a host ({host} and {rank} are replaced).")
+    var launchThrough = "ssh {host}"
+    @Option(help: "With --launch-hosts: the first port jobs' ranks listen on (each job a block of 64 from here).")
+    var launchPort = 29500
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port must be in 0...65535, got \(port)") }
         guard concurrency >= 1 else { throw ValidationError("--concurrency must be at least 1, got \(concurrency)") }
         if let threadsPerJob, threadsPerJob < 1 { throw ValidationError("--threads-per-job must be at least 1, got \(threadsPerJob)") }
         guard recoveryInterval > 0 else { throw ValidationError("--recovery-interval must be positive, got \(recoveryInterval)") }
+        if let launchHosts, launchHosts.split(separator: ",").isEmpty { throw ValidationError("--launch-hosts names no host") }
+        guard (1...(65535 - LaunchCluster.portsPerJob * LaunchCluster.portBlocks)).contains(launchPort) else {
+            throw ValidationError(
+                "--launch-port must leave room for \(LaunchCluster.portBlocks) blocks of \(LaunchCluster.portsPerJob) ports, got \(launchPort)")
+        }
     }
 
     func run() throws {
@@ -55,7 +66,11 @@ struct GalleryServeCommand: ParsableCommand {
             dataDirectory: URL(fileURLWithPath: dataDir), store: store, database: database, host: host, port: port,
             worker: .init(
                 executable: executable, concurrency: concurrency, threadsPerJob: threadsPerJob,
-                recoveryInterval: .milliseconds(Int(recoveryInterval * 1000))))
+                recoveryInterval: .milliseconds(Int(recoveryInterval * 1000))),
+            cluster: launchHosts.map {
+                LaunchCluster(
+                    hosts: $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }, through: launchThrough, port: launchPort)
+            })
         try ServeCommand.runBlocking {
             try await GalleryService.run(settings, onListening: { url in
                 FileHandle.standardOutput.write(Data(TemperServer.listeningLine(url).utf8))

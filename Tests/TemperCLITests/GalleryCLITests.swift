@@ -12,9 +12,9 @@ import Testing
         let server: ServerProcess
         let dataDirectory: URL
 
-        init(dataDirectory: URL) throws {
+        init(dataDirectory: URL, options: [String] = []) throws {
             self.dataDirectory = dataDirectory
-            server = try ServerProcess(["--data-dir", dataDirectory.path], command: ["gallery", "serve"])
+            server = try ServerProcess(["--data-dir", dataDirectory.path] + options, command: ["gallery", "serve"])
         }
 
         init(server: ServerProcess, dataDirectory: URL) {
@@ -60,7 +60,8 @@ import Testing
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("temper-gallery-\(UUID())")
         defer { try? FileManager.default.removeItem(at: work) }
         let data = work.appendingPathComponent("gallery")
-        var gallery = try Gallery(dataDirectory: data)
+        // Launch hosts: this machine, reached through `sh -c` (the path ssh takes, without a server).
+        var gallery = try Gallery(dataDirectory: data, options: ["--launch-hosts", "127.0.0.1", "--launch-through", "sh -c"])
         // A failed expectation must not leave the service (and its deployments) running.
         defer { _ = gallery.server.stop() }
 
@@ -77,10 +78,10 @@ import Testing
         #expect(badStatus == 422)
         #expect(((bad["error"] as? [String: Any])?["message"] as? String)?.contains("broken.jsonl:3: ") == true, "\(bad)")
 
-        // SFT (LoRA, 2 steps, data-parallel over 2 processes), then DPO from its output.
+        // SFT (LoRA, 2 steps, data-parallel over 2 processes on the launch hosts), then DPO from its output.
         let sft = try await gallery.created(
             "/api/jobs",
-            json: #"{"method": "sft", "model": "\#(modelID)", "dataset": "\#(chat)", "ranks": 2, "recipe": {"method": "lora", "max_steps": 2, "batch_size": 2}}"#)
+            json: #"{"method": "sft", "model": "\#(modelID)", "dataset": "\#(chat)", "ranks": 2, "hosts": ["127.0.0.1", "127.0.0.1"], "recipe": {"method": "lora", "max_steps": 2, "batch_size": 2}}"#)
         let sftDetail = try await gallery.finished(sft)
         #expect((sftDetail["job"] as? [String: Any])?["state"] as? String == "succeeded", "\(sftDetail)")
         #expect((sftDetail["job"] as? [String: Any])?["ranks"] as? Int == 2)
@@ -88,7 +89,8 @@ import Testing
         #expect((sftDetail["metrics"] as? [[String: Any]])?.compactMap { $0["step"] as? Int } == [1, 2])
         let (_, sftLog) = try await gallery.request("GET", "/api/jobs/\(sft)/logs")
         let sftLogText = sftLog["text"] as? String ?? ""
-        #expect(sftLogText.contains("temper launch --ranks 2") && sftLogText.contains("[rank 1] step 2/2"), "\(sftLogText.suffix(2000))")
+        #expect(sftLogText.contains("temper launch --ranks 2 --hosts 127.0.0.1,127.0.0.1 --through sh -c --port ")
+            && sftLogText.contains("[rank 1] step 2/2"), "\(sftLogText.suffix(2000))")
         let sftOutput = try #require((sftDetail["output"] as? [String: Any])?["id"] as? String)
         let download = try await URLSession.shared.data(
             from: URL(string: "http://127.0.0.1:\(gallery.server.port)/api/outputs/\(sftOutput)/files/adapter_config.json")!)

@@ -142,9 +142,9 @@ func queuedJob(_ model: ModelRecord, _ dataset: DatasetRecord, createdAt: Date, 
             #expect(try gallery.registry.job(second.id)?.ranks == 2)
             #expect(try gallery.registry.job(first.id)?.ranks == 1)
             let recipeFile = gallery.jobFolder(second.id).appendingPathComponent("recipe.json").path
-            #expect(JobRunner.arguments(for: second, folder: gallery.jobFolder(second.id), resume: true)
+            #expect(try JobRunner.arguments(for: second, folder: gallery.jobFolder(second.id), resume: true, cluster: nil)
                 == ["launch", "--ranks", "2", "--", "temper", "sft", "--recipe", recipeFile, "--resume"])
-            #expect(JobRunner.arguments(for: first, folder: gallery.jobFolder(first.id), resume: false)
+            #expect(try JobRunner.arguments(for: first, folder: gallery.jobFolder(first.id), resume: false, cluster: nil)
                 == ["sft", "--recipe", gallery.jobFolder(first.id).appendingPathComponent("recipe.json").path])
             // The recipe file is the resolved one: the gallery's paths plus the caller's fields.
             let recipe = try JSONSerialization.jsonObject(with: Data(first.recipe.utf8)) as? [String: Any]
@@ -295,6 +295,40 @@ func queuedJob(_ model: ModelRecord, _ dataset: DatasetRecord, createdAt: Date, 
         }
     }
 
+    /// `gallery serve --launch-hosts`: a job names one host per rank and runs through `temper launch
+    /// --hosts … --through …` on a port block of its own; hosts the gallery lacks are a 422 naming them.
+    @Test func spreadsJobsOverItsLaunchHosts() throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gallery-test-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let cluster = LaunchCluster(hosts: ["10.0.0.1", "10.0.0.2"], through: "ssh -p 2222 {host}", port: 29500)
+        let gallery = try Gallery(dataDirectory: folder, cluster: cluster)
+        let model = try gallery.importModel(from: tinyLlama)
+        let dataset = try gallery.addDataset(name: "chat.jsonl", contents: Data(chatLines.utf8))
+        let job = try gallery.submitJob(
+            method: .sft, modelID: model.id, datasetID: dataset.id, recipe: [:], ranks: 3, hosts: ["10.0.0.1", "10.0.0.2", "10.0.0.2"])
+        #expect(try gallery.registry.job(job.id)?.hosts == "10.0.0.1,10.0.0.2,10.0.0.2")
+        let arguments = try JobRunner.arguments(for: job, folder: gallery.jobFolder(job.id), resume: false, cluster: cluster)
+        let port = try #require(arguments.firstIndex(of: "--port").flatMap { Int(arguments[$0 + 1]) })
+        #expect((port - 29500) % LaunchCluster.portsPerJob == 0 && (29500..<(29500 + 64 * 128)).contains(port), "\(port)")
+        #expect(try JobRunner.arguments(for: job, folder: gallery.jobFolder(job.id), resume: true, cluster: cluster)
+            == ["launch", "--ranks", "3", "--hosts", "10.0.0.1,10.0.0.2,10.0.0.2", "--through", "ssh -p 2222 {host}", "--port", String(port),
+                "--", "temper", "sft", "--recipe", gallery.jobFolder(job.id).appendingPathComponent("recipe.json").path, "--resume"])
+        // Restarted without --launch-hosts, the worker cannot start it: it says why.
+        let noCluster = #expect(throws: GalleryError.self) { try JobRunner.arguments(for: job, folder: folder, resume: false, cluster: nil) }
+        #expect(noCluster?.description == "hosts: job \(job.id) runs on launch hosts (10.0.0.1,10.0.0.2,10.0.0.2), and this gallery has none: start it with --launch-hosts")
+
+        func message(_ gallery: Gallery, ranks: Int, hosts: [String]) -> String? {
+            (#expect(throws: GalleryError.self) {
+                _ = try gallery.submitJob(method: .sft, modelID: model.id, datasetID: dataset.id, recipe: [:], ranks: ranks, hosts: hosts)
+            })?.description
+        }
+        #expect(message(gallery, ranks: 2, hosts: ["10.0.0.1", "10.0.0.9"])
+            == "hosts: '10.0.0.9' is not one of this gallery's launch hosts (10.0.0.1, 10.0.0.2)")
+        #expect(message(gallery, ranks: 2, hosts: ["10.0.0.1"]) == "hosts: hosts names 1 hosts for 2 ranks: give one per rank")
+        let plain = try Gallery(dataDirectory: folder.appendingPathComponent("plain"))
+        #expect(message(plain, ranks: 2, hosts: ["10.0.0.1", "10.0.0.2"])?.hasPrefix("hosts: this gallery has no launch hosts") == true)
+    }
+
     @Test func migratesOnceAndRefusesAnOlderSchema() throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("gallery-test-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: folder) }
@@ -304,7 +338,7 @@ func queuedJob(_ model: ModelRecord, _ dataset: DatasetRecord, createdAt: Date, 
         let reopened = try Registry(path: path)
         #expect(try reopened.models() == [model])
         let applied = { try reopened.database.read { try $0.rows(#"SELECT "id" FROM "schemaMigration" ORDER BY "id""#, []) } }
-        #expect(try applied() == [["id": .text("v1")], ["id": .text("v2-ranks")]])
+        #expect(try applied() == [["id": .text("v1")], ["id": .text("v2-ranks")], ["id": .text("v3-hosts")]])
 
         // A registry from before v2 (no job.ranks): its job rows get ranks 1 when it is opened.
         let job = queuedJob(model, try #require(try reopened.datasets().first), createdAt: Date(timeIntervalSince1970: 1_780_000_009))
@@ -313,10 +347,10 @@ func queuedJob(_ model: ModelRecord, _ dataset: DatasetRecord, createdAt: Date, 
             try db.execute(#"ALTER TABLE "job" DROP COLUMN "ranks""#, [])
             try db.execute(#"DELETE FROM "schemaMigration" WHERE "id" = 'v2-ranks'"#, [])
         }
-        #expect(try applied() == [["id": .text("v1")]])
+        #expect(try applied() == [["id": .text("v1")], ["id": .text("v3-hosts")]])
         let upgraded = try Registry(path: path)
         #expect(try upgraded.job(job.id)?.ranks == 1)
-        #expect(try applied() == [["id": .text("v1")], ["id": .text("v2-ranks")]])
+        #expect(try applied() == [["id": .text("v1")], ["id": .text("v2-ranks")], ["id": .text("v3-hosts")]])
 
         let old = folder.appendingPathComponent("old.sqlite").path
         try SQLiteDatabase(path: old).write { try $0.execute("CREATE TABLE grdb_migrations (identifier TEXT NOT NULL PRIMARY KEY)", []) }

@@ -129,6 +129,7 @@ schemas = {
             "cancelRequested": {"type": "boolean"},
             "workerKey": nullable(INT, "The gallery worker process running it, while it runs (several may share a PostgreSQL registry)."),
             "ranks": with_desc(INT, "Its data-parallel processes (`temper launch --ranks`); 1 runs it as one process."),
+            "hosts": nullable({"type": "string"}, "The launch hosts its ranks run on, comma-separated, one per rank; absent: the worker's machine."),
         },
     },
     "OutputRecord": {
@@ -226,6 +227,8 @@ schemas = {
             "recipe": {"type": "object", "nullable": True, "additionalProperties": True,
                        "description": "The method's hyperparameters in the CLI's recipe schema; the gallery sets `model`, `data`, `output` and `adapter` itself (giving them is a 422). Without `max_steps` or `epochs` the job runs one epoch."},
             "ranks": {"type": "integer", "nullable": True, "description": "Data-parallel processes (`temper launch --ranks`, 1 to 64), each taking the recipe's batch size (GRPO: its prompts per generation); 1 by default."},
+            "hosts": {"type": "array", "items": {"type": "string"}, "nullable": True,
+                      "description": "One of the gallery's launch hosts (`gallery serve --launch-hosts`) per rank; a host may take several. Absent: the ranks run on the worker's machine."},
         },
     },
     "EvaluateRequest": {
