@@ -420,8 +420,8 @@ int tmx_kernel_unary(tmx_array* out, int op, tmx_array x) {
 int tmx_kernel_swiglu(tmx_array* out, tmx_array gate, tmx_array up) {
   TMX_TRY(*out = wrap(temper::kernels::swiglu(gate->a, up->a)))
 }
-int tmx_kernel_dropout(tmx_array* out, tmx_array x, float probability, uint64_t seed) {
-  TMX_TRY(*out = wrap(temper::kernels::dropout(x->a, probability, seed)))
+int tmx_kernel_dropout(tmx_array* out, tmx_array x, float probability, uint64_t seed, uint64_t offset) {
+  TMX_TRY(*out = wrap(temper::kernels::dropout(x->a, probability, seed, offset)))
 }
 int tmx_kernel_rms_norm(tmx_array* out, tmx_array x, tmx_array weight, float eps) {
   TMX_TRY(*out = wrap(temper::kernels::rms_norm(x->a, weight->a, eps)))
@@ -499,9 +499,10 @@ int tmx_kernel_dense_linear(tmx_array* out, tmx_array x, tmx_array weight, tmx_a
   TMX_TRY(*out = wrap(temper::kernels::dense_linear(x->a, weight->a, optional(bias))))
 }
 int tmx_kernel_lora_linear(tmx_array* out, tmx_array x, tmx_array weight, tmx_array bias, tmx_array a, tmx_array b,
-                           float scale, tmx_array dropped_input, float dropout, uint64_t dropout_seed) {
+                           float scale, tmx_array dropped_input, float dropout, uint64_t dropout_seed,
+                           uint64_t dropout_offset) {
   TMX_TRY(*out = wrap(temper::kernels::lora_linear(x->a, weight->a, optional(bias), a->a, b->a, scale,
-                                                   optional(dropped_input), dropout, dropout_seed)))
+                                                   optional(dropped_input), dropout, dropout_seed, dropout_offset)))
 }
 int tmx_kernel_quantized_linear(tmx_array* out, tmx_array x, tmx_array codes, tmx_array scales, tmx_array mins,
                                 tmx_array bias, int bits, int group_size, int instruction_set) {

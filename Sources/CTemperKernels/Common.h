@@ -88,21 +88,24 @@ struct DropoutMask {
   uint64_t seed;
   uint32_t threshold;
   float scale;
+  /// The index of the tensor's first element within a larger one the mask is drawn for (a
+  /// data-parallel rank's rows of the whole batch), so each rank draws its part of one mask.
+  uint64_t offset;
 
-  static DropoutMask of(float probability, uint64_t seed) {
+  static DropoutMask of(float probability, uint64_t seed, uint64_t offset = 0) {
     if (!(probability >= 0.0f && probability < 1.0f)) {
       throw std::invalid_argument("[temper::kernels::dropout] probability must be in [0, 1), got " + std::to_string(probability));
     }
-    return {seed, static_cast<uint32_t>(std::lround(double(probability) * double(1u << 24))), 1.0f / (1.0f - probability)};
+    return {seed, static_cast<uint32_t>(std::lround(double(probability) * double(1u << 24))), 1.0f / (1.0f - probability), offset};
   }
   bool operator==(const DropoutMask&) const = default;
 
-  /// y[0, count) = dropout(x), or y += dropout(x) with `accumulate`; indices from 0, so the mask
-  /// of a whole [N, in] tensor is the same wherever it is drawn.
+  /// y[0, count) = dropout(x), or y += dropout(x) with `accumulate`; indices from `offset`, so the
+  /// mask of a whole [N, in] tensor is the same wherever it is drawn.
   void apply(const float* x, float* y, size_t count, bool accumulate = false) const {
     parallel_for(count, kElementGrain, [&](size_t b, size_t e) {
-      if (accumulate) TEMPER_DISPATCH(dropout_accumulate, x, y, seed, threshold, scale, b, e);
-      else TEMPER_DISPATCH(dropout_apply, x, y, seed, threshold, scale, b, e);
+      if (accumulate) TEMPER_DISPATCH(dropout_accumulate, x, y, seed, threshold, scale, offset, b, e);
+      else TEMPER_DISPATCH(dropout_apply, x, y, seed, threshold, scale, offset, b, e);
     }, 8);
   }
 };

@@ -356,8 +356,8 @@ mx::array swiglu(const mx::array& gate, const mx::array& up) {
   return mx::array(gate.shape(), mx::float32, std::make_shared<SwiGLU>(cpu_stream()), {g, u});
 }
 
-mx::array dropout(const mx::array& x, float probability, uint64_t seed) {
-  return dropped_by(DropoutMask::of(probability, seed), x);
+mx::array dropout(const mx::array& x, float probability, uint64_t seed, uint64_t offset) {
+  return dropped_by(DropoutMask::of(probability, seed, offset), x);
 }
 
 mx::array softmax(const mx::array& x) { return row_op(RowOp::softmax, x, "softmax"); }

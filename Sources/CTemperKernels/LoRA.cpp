@@ -292,7 +292,7 @@ mx::array dense_linear(const mx::array& x, const mx::array& weight, const std::o
 
 mx::array lora_linear(const mx::array& x, const mx::array& weight, const std::optional<mx::array>& bias,
                       const mx::array& a, const mx::array& b, float scale, const std::optional<mx::array>& dropped_input,
-                      float dropout_probability, uint64_t dropout_seed) {
+                      float dropout_probability, uint64_t dropout_seed, uint64_t dropout_offset) {
   auto s = cpu_stream();
   for (auto* t : {&x, &weight, &a, &b}) {
     bool stored_weight = t == &weight && t->dtype() == mx::bfloat16;  // frozen weights may be stored in bfloat16
@@ -321,7 +321,7 @@ mx::array lora_linear(const mx::array& x, const mx::array& weight, const std::op
   std::optional<DropoutMask> dropout;
   if (dropout_probability > 0.0f) {
     if (dropped_input) throw std::invalid_argument("[temper::kernels::lora_linear] takes a dropped input or a dropout, not both");
-    dropout = DropoutMask::of(dropout_probability, dropout_seed);
+    dropout = DropoutMask::of(dropout_probability, dropout_seed, dropout_offset);
   }
   auto outputs = mx::array::make_arrays(
       {{rows, out}, {rows, rank}}, {mx::float32, mx::float32},

@@ -11,9 +11,10 @@ extension Kernels {
     ///   - dropout: drops x on the adapter's path inside the kernel, with the mask
     ///     ``dropout(_:probability:seed:)`` draws for the seed, redrawn in the backward rather than
     ///     kept as an [N, in] activation. Give this or `droppedInput`, not both.
+    ///   - dropoutOffset: x's first element's index in the tensor the mask is drawn for.
     public static func loraLinear(
         _ x: Tensor, weight: Tensor, bias: Tensor? = nil, a: Tensor, b: Tensor, scale: Float,
-        droppedInput: Tensor? = nil, dropout: (probability: Float, seed: UInt64)? = nil
+        droppedInput: Tensor? = nil, dropout: (probability: Float, seed: UInt64)? = nil, dropoutOffset: Int = 0
     ) -> Tensor {
         precondition(droppedInput == nil || dropout == nil, "loraLinear takes a dropped input or a dropout, not both")
         var inputs = [x, a, b]
@@ -21,13 +22,14 @@ extension Kernels {
         if let droppedInput { inputs.append(droppedInput) }
         guard fused(inputs), weight.dtype == .float32 || weight.dtype == .bfloat16, x.ndim == 2, a.dim(0) <= 256 else {
             let weight = weight.dtype == .float32 ? weight : weight.asType(.float32)
-            let dropped = droppedInput ?? dropout.map { Self.dropout(x, probability: $0.probability, seed: $0.seed) }
+            let dropped = droppedInput ?? dropout.map { Self.dropout(x, probability: $0.probability, seed: $0.seed, offset: dropoutOffset) }
             return referenceLoRALinear(x, weight: weight, bias: bias, a: a, b: b, scale: scale, droppedInput: dropped)
         }
         let (probability, seed) = dropout ?? (0, 0)
         return makeTensor("Kernels.loraLinear") {
             tmx_kernel_lora_linear(
-                $0, x.handle, weight.handle, bias?.handle, a.handle, b.handle, scale, droppedInput?.handle, probability, seed)
+                $0, x.handle, weight.handle, bias?.handle, a.handle, b.handle, scale, droppedInput?.handle, probability, seed,
+                UInt64(dropoutOffset))
         }
     }
 

@@ -53,13 +53,15 @@ public enum Kernels {
     /// scaled by 1 / (1 - probability). The fused kernel hashes (seed, element index) for its mask,
     /// so the backward and a recomputation draw the same mask with nothing stored; the fallback
     /// draws its own mask with MLX's generator keyed by the seed.
-    public static func dropout(_ x: Tensor, probability: Float, seed: UInt64) -> Tensor {
+    /// `offset`: the index of x's first element in the tensor the mask is drawn for (a data-parallel
+    /// rank's rows of the whole batch); the fallback's mask does not follow it.
+    public static func dropout(_ x: Tensor, probability: Float, seed: UInt64, offset: Int = 0) -> Tensor {
         precondition(probability >= 0 && probability < 1, "dropout probability must be in [0, 1), got \(probability)")
         guard fused(x) else {
             let keep = Random.bernoulli(1 - probability, shape: x.shape, key: Random.key(seed))
             return which(keep, x * Double(1 / (1 - probability)), Tensor.zeros(like: x))
         }
-        return makeTensor("Kernels.dropout") { tmx_kernel_dropout($0, x.handle, probability, seed) }
+        return makeTensor("Kernels.dropout") { tmx_kernel_dropout($0, x.handle, probability, seed, UInt64(offset)) }
     }
 
     /// x / √(mean(x²) + eps) · weight over the last axis (RMSNorm), one threaded pass each way.

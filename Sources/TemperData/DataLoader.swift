@@ -120,6 +120,8 @@ public struct Batch: Sendable, Equatable {
     public var tokenCount: Int
     /// The samples in each row, by index into the loader's samples.
     public var sampleIndices: [[Int]]
+    /// The row of the whole batch this one's first row is, when it is a data-parallel rank's share.
+    public var firstRow = 0
 
     public var rowCount: Int { ids.count }
     public var length: Int { ids.first?.count ?? 0 }
@@ -200,7 +202,11 @@ public struct DataLoader: Sendable {
     public func shard(of batch: Batch, rank: Int, size: Int) -> Batch {
         let perRank = batchSize / size
         let rows = Array(batch.sampleIndices.dropFirst(rank * perRank).prefix(perRank))
-        guard rows.isEmpty else { return makeBatch(rows, length: batch.length) }
+        guard rows.isEmpty else {
+            var share = makeBatch(rows, length: batch.length)
+            share.firstRow = rank * perRank
+            return share
+        }
         var idle = makeBatch(Array(batch.sampleIndices.prefix(1)), length: batch.length)
         idle.labels = idle.labels.map { $0.map { _ in Int32(ignoredLabel) } }
         idle.trainedTokenCount = 0

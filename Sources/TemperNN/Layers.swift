@@ -91,7 +91,7 @@ public final class Linear: Module {
         if let lora {
             return Kernels.loraLinear(
                 rows, weight: weight, bias: bias, a: lora.a.weight, b: lora.b.weight, scale: lora.scale,
-                dropout: lora.drawnDropout
+                dropout: lora.drawnDropout, dropoutOffset: lora.dropoutOffset(of: x)
             ).reshaped(outputShape)
         }
         return Kernels.linear(rows, weight: weight, bias: bias).reshaped(outputShape)
@@ -119,6 +119,9 @@ public final class LoRAAdapter {
     public let dropout: Float
     /// Set per micro-batch to draw a fresh dropout mask; nil (evaluation) applies no dropout.
     public var dropoutSeed: UInt64?
+    /// The row of the whole batch that the input's first row is (a data-parallel rank's share):
+    /// the mask is drawn for the whole batch, so N ranks drop what one process would.
+    public var dropoutRowOffset = 0
 
     public init(inputSize: Int, outputSize: Int, rank: Int, alpha: Float, dropout: Float = 0,
                 rankStabilized: Bool = false, key: Tensor) {
@@ -141,7 +144,12 @@ public final class LoRAAdapter {
     /// x with dropout applied (inverted scaling, as torch.nn.Dropout), or nil when no dropout is
     /// drawn this step.
     public func droppedInput(_ x: Tensor) -> Tensor? {
-        drawnDropout.map { Kernels.dropout(x, probability: $0.probability, seed: $0.seed) }
+        drawnDropout.map { Kernels.dropout(x, probability: $0.probability, seed: $0.seed, offset: dropoutOffset(of: x)) }
+    }
+
+    /// The index of x's first element in the whole batch's input ([rows, …] with rows of the batch).
+    func dropoutOffset(of x: Tensor) -> Int {
+        dropoutRowOffset == 0 || x.ndim == 0 ? 0 : dropoutRowOffset * (x.size / max(x.dim(0), 1))
     }
 
     /// scale · B(A(dropout(x))).

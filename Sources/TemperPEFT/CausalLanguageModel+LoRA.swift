@@ -40,10 +40,14 @@ extension CausalLanguageModel {
     }
 
     /// Draws new dropout masks for every adapter, each from its own seed derived from `seed` (nil
-    /// turns dropout off, for evaluation).
-    public func setLoRADropout(seed: UInt64?) {
+    /// turns dropout off, for evaluation). `rowOffset`: the whole batch's row that this batch's
+    /// first row is, when it is a data-parallel rank's share.
+    public func setLoRADropout(seed: UInt64?, rowOffset: Int = 0) {
         var seeds = seed.map { SplitMix64(seed: $0) }
-        for adapter in projections.compactMap(\.layer.lora) { adapter.dropoutSeed = seeds?.next() }
+        for adapter in projections.compactMap(\.layer.lora) {
+            adapter.dropoutSeed = seeds?.next()
+            adapter.dropoutRowOffset = rowOffset
+        }
     }
 
     /// Folds every adapter into its base weight and removes it.

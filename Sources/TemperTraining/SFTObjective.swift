@@ -13,6 +13,8 @@ public struct TokenBatch {
     public var trainedTokenCount: Int
     /// All tokens, padding included.
     public var tokenCount: Int
+    /// The whole data-parallel batch's row that this one's first row is.
+    public var firstRow = 0
 
     public init(ids: Tensor, targets: Tensor, layout: TokenLayout, trainedTokenCount: Int, tokenCount: Int? = nil) {
         self.ids = ids
@@ -24,6 +26,7 @@ public struct TokenBatch {
 
     public init(_ batch: Batch) {
         let rows = batch.rowCount, length = batch.length
+        firstRow = batch.firstRow
         ids = Tensor(batch.ids.flatMap { $0 }, shape: [rows, length])
         let targets = batch.labels.flatMap { Array($0.dropFirst()) + [Int32(ignoredLabel)] }
         self.targets = Tensor(targets, shape: [rows * length])
@@ -50,6 +53,8 @@ public struct SFTObjective: Objective {
     public init(trainsOutputWeight: Bool) {
         lossGradients = trainsOutputWeight ? .hiddenAndWeight : .hidden
     }
+
+    public func firstGlobalRow(of batch: TokenBatch) -> Int { batch.firstRow }
 
     public func weight(of batch: TokenBatch) -> Int { batch.trainedTokenCount }
 

@@ -32,10 +32,15 @@ public protocol Objective {
     /// Called after each optimizer step with the step's metrics (objectives with running state,
     /// such as BCO's reward mean, update it here). The default does nothing.
     mutating func stepTaken(metrics: [String: Double])
+    /// The whole data-parallel batch's row that the batch's first row is: LoRA dropout draws its
+    /// masks for the whole batch, so the ranks drop what one process would. 0 by default (the
+    /// rows of a rank are not a run of the whole batch's).
+    func firstGlobalRow(of batch: Batch) -> Int
 }
 
 extension Objective {
     public mutating func stepTaken(metrics: [String: Double]) {}
+    public func firstGlobalRow(of batch: Batch) -> Int { 0 }
 }
 
 /// What one optimizer step measured.
@@ -92,7 +97,7 @@ public final class TrainStep {
         var lossSum = Tensor(Float(0))
         var metricSums: [String: Tensor] = [:]
         for (index, batch) in microBatches.enumerated() {
-            setDropout(step: step, microBatch: index)
+            setDropout(step: step, microBatch: index, firstRow: objective.firstGlobalRow(of: batch))
             var metricNames: [String] = []
             let f = valueAndGrad { (values: [Tensor]) -> [Tensor] in
                 try? self.model.update(parameters: Dictionary(uniqueKeysWithValues: zip(names, values)))
@@ -139,12 +144,12 @@ public final class TrainStep {
             weight: dataParallel?.sum(localWeight) ?? localWeight)
     }
 
-    func setDropout(step: Int, microBatch: Int) {
+    func setDropout(step: Int, microBatch: Int, firstRow: Int = 0) {
         guard let dropoutSeed else {
             model.setLoRADropout(seed: nil)
             return
         }
         var seeds = SplitMix64(seed: dropoutSeed ^ (UInt64(step) << 20 | UInt64(microBatch)))
-        model.setLoRADropout(seed: seeds.next())
+        model.setLoRADropout(seed: seeds.next(), rowOffset: firstRow)
     }
 }

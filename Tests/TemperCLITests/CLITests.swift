@@ -206,7 +206,8 @@ struct TemperProcess {
     /// a veth pair (Tools/dist-test/netns.sh; needs root, as CI has), each its own "host"; through real
     /// ssh to a throwaway sshd; and started by mpirun (MLX's MPI backend).
     /// `lora-accumulation`: two micro-batches a step, each rank's being its rows of the global ones.
-    @Test(arguments: ["full", "lora", "lora-namespaces", "lora-ssh", "lora-mpirun", "lora-accumulation"])
+    /// `lora-dropout`: LoRA dropout 0.1, each rank drawing its rows of the whole batch's masks.
+    @Test(arguments: ["full", "lora", "lora-namespaces", "lora-ssh", "lora-mpirun", "lora-accumulation", "lora-dropout"])
     func twoRanksTrainAsOneWithTheirBatchTogether(_ variant: String) throws {
         let method = variant.hasPrefix("lora") ? "lora" : variant
         var launch: [String] = []
@@ -230,8 +231,7 @@ struct TemperProcess {
             // the noise's (measured: 1.8e-3 apart with AdamW, 1.1e-7 with SGD, at equal losses).
             "--optimizer", method == "full" ? "adamw" : "sgd", "--learning-rate", method == "full" ? "1e-4" : "0.5",
             "--max-steps", "2", "--max-length", "48", "--save-every", "1",
-            // Dropout masks are drawn per rank, over its own rows: not the single process's.
-            "--lora-dropout", "0",
+            "--lora-dropout", variant == "lora-dropout" ? "0.1" : "0",
         ] + (variant == "lora-accumulation" ? ["--grad-accum", "2"] : [])
         let single = work.appendingPathComponent("one"), parallel = work.appendingPathComponent("two")
         try Self.train(common + ["--batch-size", "4"], ranks: 1, output: single)

@@ -29,6 +29,28 @@ import Testing
         #expect(abs(Double(bothDropped) - n * p * p) < 5 * (n * p * p).squareRoot() + 5, "both dropped \(bothDropped)")
     }
 
+    /// A data-parallel rank's rows, dropped with their offset in the whole batch, get the whole
+    /// batch's mask for those rows, in the plain kernel and inside the LoRA kernel.
+    @Test func anOffsetDrawsThatPartOfTheWholeMask() {
+        let whole = Tensor((0..<(6 * 40)).map { Float($0 % 13) + 0.25 }, shape: [6, 40])
+        let all = Kernels.dropout(whole, probability: 0.3, seed: 11).toArray(Float.self)
+        let part = Kernels.dropout(whole[2..<5], probability: 0.3, seed: 11, offset: 2 * 40).toArray(Float.self)
+        #expect(part == Array(all[80..<200]))
+        #expect(part != Array(all[0..<120]))
+
+        let weight = Tensor((0..<(8 * 40)).map { Float($0 % 7) * 0.01 }, shape: [8, 40])
+        let a = Tensor((0..<(4 * 40)).map { Float($0 % 5) * 0.02 - 0.04 }, shape: [4, 40])
+        let b = Tensor((0..<(8 * 4)).map { Float($0 % 3) * 0.1 }, shape: [8, 4])
+        let wholeOutput = Kernels.loraLinear(whole, weight: weight, a: a, b: b, scale: 2, dropout: (0.3, 11)).toArray(Float.self)
+        let partOutput = Kernels.loraLinear(whole[2..<5], weight: weight, a: a, b: b, scale: 2, dropout: (0.3, 11), dropoutOffset: 80)
+            .toArray(Float.self)
+        // The same mask; the products differ only by the sgemm's summation order over other row counts.
+        let largest = zip(partOutput, wholeOutput[16..<40]).map { abs($0 - $1) }.max() ?? .infinity
+        #expect(largest < 1e-5, "largest difference \(largest)")
+        let undropped = Kernels.loraLinear(whole[2..<5], weight: weight, a: a, b: b, scale: 2).toArray(Float.self)
+        #expect(zip(undropped, partOutput).contains { abs($0 - $1) > 1e-2 }, "the dropout changes the output")
+    }
+
     @Test func theSeedAloneDecidesTheMask() {
         let a = Kernels.dropout(Self.x, probability: 0.1, seed: 7).toArray(Float.self)
         let again = Kernels.dropout(Self.x, probability: 0.1, seed: 7).toArray(Float.self)

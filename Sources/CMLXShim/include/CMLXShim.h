@@ -176,7 +176,7 @@ int tmx_scaled_dot_product_attention(tmx_array* out, tmx_array q, tmx_array k, t
 int tmx_kernel_unary(tmx_array* out, int op, tmx_array x);
 int tmx_kernel_swiglu(tmx_array* out, tmx_array gate, tmx_array up);
 /// Inverted dropout whose mask is a hash of (seed, element index).
-int tmx_kernel_dropout(tmx_array* out, tmx_array x, float probability, uint64_t seed);
+int tmx_kernel_dropout(tmx_array* out, tmx_array x, float probability, uint64_t seed, uint64_t offset);
 int tmx_kernel_rms_norm(tmx_array* out, tmx_array x, tmx_array weight, float eps);
 /// Rotary embedding of x [B, T, H, D] by cos, sin [1 or B, T, D/2] into [B, H, T, D].
 int tmx_kernel_rope_heads(tmx_array* out, tmx_array x, tmx_array cos, tmx_array sin);
@@ -213,7 +213,7 @@ int tmx_kernel_dense_linear(tmx_array* out, tmx_array x, tmx_array weight, tmx_a
 /// LoRA linear layer x·Wᵀ (+ bias) + scale·(x'·Aᵀ)·Bᵀ; bias and dropped_input (x') may be null;
 /// dropout > 0 drops x inside the kernel with the mask tmx_kernel_dropout draws for dropout_seed.
 int tmx_kernel_lora_linear(tmx_array* out, tmx_array x, tmx_array weight, tmx_array bias, tmx_array a, tmx_array b,
-                           float scale, tmx_array dropped_input, float dropout, uint64_t dropout_seed);
+                           float scale, tmx_array dropped_input, float dropout, uint64_t dropout_seed, uint64_t dropout_offset);
 /// y = x·dequant(W)ᵀ (+ bias) for weight-only quantized W (bits 8: int8 codes, scales; bits 4: uint8
 /// nibble codes, scales, mins); null mins/bias are absent. instruction_set: -1 widest, 0 portable, 1 AVX2, 2 AVX-512.
 int tmx_kernel_quantized_linear(tmx_array* out, tmx_array x, tmx_array codes, tmx_array scales, tmx_array mins,

@@ -21,7 +21,8 @@ mlx::core::array unary(Unary op, const mlx::core::array& x);
 mlx::core::array swiglu(const mlx::core::array& gate, const mlx::core::array& up);
 /// Inverted dropout: each element is zeroed with `probability`, else scaled by 1 / (1 - probability).
 /// The mask is a hash of (seed, element index): the same seed gives the same mask, in the backward too.
-mlx::core::array dropout(const mlx::core::array& x, float probability, uint64_t seed);
+/// `offset`: x's first element's index in the tensor the mask is drawn for.
+mlx::core::array dropout(const mlx::core::array& x, float probability, uint64_t seed, uint64_t offset = 0);
 /// Along the last axis.
 mlx::core::array softmax(const mlx::core::array& x);
 mlx::core::array log_softmax(const mlx::core::array& x);
@@ -140,7 +141,7 @@ mlx::core::array lora_linear(const mlx::core::array& x, const mlx::core::array& 
                              const std::optional<mlx::core::array>& bias, const mlx::core::array& a,
                              const mlx::core::array& b, float scale,
                              const std::optional<mlx::core::array>& dropped_input,
-                             float dropout_probability = 0.0f, uint64_t dropout_seed = 0);
+                             float dropout_probability = 0.0f, uint64_t dropout_seed = 0, uint64_t dropout_offset = 0);
 
 /// y [N, out] = x [N, in]·dequant(W)ᵀ (+ bias [out]) for a weight-only quantized W [out, in], without
 /// materializing the float weight. Per group of `group_size` (a multiple of 64) consecutive inputs of
