@@ -9,10 +9,15 @@ import TemperCore
 public struct DataParallel: Sendable {
     public let group: Distributed.Group
     public var bucketBytes: Int
+    /// Seconds a collective may wait for the other ranks before this rank gives up and exits (a
+    /// peer that hung: stopped, deadlocked, or its machine silent), so that the launcher stops the
+    /// job; nil waits as long as it takes. `temper launch --collective-timeout` sets it.
+    public var collectiveTimeout: Double?
 
-    public init(group: Distributed.Group, bucketBytes: Int = 32 << 20) {
+    public init(group: Distributed.Group, bucketBytes: Int = 32 << 20, collectiveTimeout: Double? = nil) {
         self.group = group
         self.bucketBytes = bucketBytes
+        self.collectiveTimeout = collectiveTimeout
     }
 
     /// Whether `temper launch` (or `mpirun`) started this process as one of several ranks.
@@ -36,7 +41,16 @@ public struct DataParallel: Sendable {
             }
             throw TrainingError.cannotJoin(reason: "\(error)")
         }
-        return group.size > 1 ? DataParallel(group: group) : nil
+        let timeout = ProcessInfo.processInfo.environment["TEMPER_COLLECTIVE_TIMEOUT"].flatMap(Double.init).flatMap { $0 > 0 ? $0 : nil }
+        return group.size > 1 ? DataParallel(group: group, collectiveTimeout: timeout) : nil
+    }
+
+    /// Evaluates a collective under the hang watchdog.
+    func watched<T>(_ collective: () -> T) -> T {
+        guard let collectiveTimeout else { return collective() }
+        CollectiveWatchdog.shared.begin(timeout: collectiveTimeout, rank: group.rank)
+        defer { CollectiveWatchdog.shared.end() }
+        return collective()
     }
 
     /// An integer summed over the ranks.
@@ -44,7 +58,7 @@ public struct DataParallel: Sendable {
 
     /// Integers summed over the ranks, in one collective.
     public func sum(_ values: [Int]) -> [Int] {
-        Distributed.allSum(Tensor(values.map { Int32($0) }, shape: [values.count])).toArray(Int32.self).map { Int($0) }
+        watched { Distributed.allSum(Tensor(values.map { Int32($0) }, shape: [values.count])).toArray(Int32.self) }.map { Int($0) }
     }
 
     /// Every rank's `values` (each rank passing as many) concatenated in rank order: an all-gather
@@ -57,7 +71,7 @@ public struct DataParallel: Sendable {
             words[offset + 2 * index] = Int32(bitPattern: UInt32(truncatingIfNeeded: value))
             words[offset + 2 * index + 1] = Int32(bitPattern: UInt32(truncatingIfNeeded: value >> 32))
         }
-        let summed = Distributed.allSum(Tensor(words, shape: [words.count])).toArray(Int32.self)
+        let summed = watched { Distributed.allSum(Tensor(words, shape: [words.count])).toArray(Int32.self) }
         return (0..<(values.count * group.size)).map {
             UInt64(UInt32(bitPattern: summed[2 * $0])) | UInt64(UInt32(bitPattern: summed[2 * $0 + 1])) << 32
         }
@@ -78,6 +92,7 @@ public struct DataParallel: Sendable {
         func flush() {
             guard !bucket.isEmpty else { return }
             let summed = Distributed.allSum(Tensor.concatenated(bucket.map { $0.asType(.float32).reshaped(-1) }, axis: 0))
+            watched { eval(summed) }
             var offset = 0
             for tensor in bucket {
                 result.append(summed.sliced(start: [offset], stop: [offset + tensor.size]).reshaped(tensor.shape).asType(tensor.dtype))
@@ -99,5 +114,40 @@ public struct DataParallel: Sendable {
     /// 2 (n − 1) / n of the buffer).
     public func bytesSentPerStep(gradientBytes: Int) -> Int {
         gradientBytes * 2 * (group.size - 1) / group.size
+    }
+}
+
+/// Ends this rank when a collective has waited past its timeout: MLX's collectives block in a
+/// socket read with no deadline of their own, so a watching thread is the only way out.
+final class CollectiveWatchdog: @unchecked Sendable {
+    static let shared = CollectiveWatchdog()
+    private let lock = NSLock()
+    private var pending: (deadline: Date, timeout: Double, rank: Int)?
+    private var watching = false
+
+    func begin(timeout: Double, rank: Int) {
+        lock.lock()
+        defer { lock.unlock() }
+        pending = (Date().addingTimeInterval(timeout), timeout, rank)
+        guard !watching else { return }
+        watching = true
+        Thread.detachNewThread { [self] in
+            while true {
+                Thread.sleep(forTimeInterval: 0.25)
+                lock.lock()
+                let overdue = pending.flatMap { Date() > $0.deadline ? $0 : nil }
+                lock.unlock()
+                guard let overdue else { continue }
+                FileHandle.standardError.write(Data(
+                    "rank \(overdue.rank): a collective waited \(Int(overdue.timeout)) s for the other ranks; one of them hung or died: stopping\n".utf8))
+                _exit(1)
+            }
+        }
+    }
+
+    func end() {
+        lock.lock()
+        pending = nil
+        lock.unlock()
     }
 }

@@ -26,11 +26,14 @@ struct LaunchCommand: ParsableCommand {
     var through = "ssh {host}"
     @Option(help: "With --hosts: the first rank's port (rank i listens on port + i).") var port = 29500
     @Option(help: "Seconds the other ranks get to stop after one fails, before they are terminated.") var timeout: Double = 30
+    @Option(help: "Seconds a rank waits in a collective for the others before it gives up (a rank that hung); 0 waits forever.")
+    var collectiveTimeout: Double = 600
     @Argument(parsing: .captureForPassthrough, help: "The command each rank runs (after --).") var command: [String] = []
 
     func validate() throws {
         guard ranks >= 1 else { throw ValidationError("--ranks must be at least 1, got \(ranks)") }
         guard timeout > 0 else { throw ValidationError("--timeout must be positive, got \(timeout)") }
+        guard collectiveTimeout >= 0 else { throw ValidationError("--collective-timeout must not be negative, got \(collectiveTimeout)") }
         if let hosts, hostList(hosts).count != ranks {
             throw ValidationError("--hosts names \(hostList(hosts).count) addresses for \(ranks) ranks: give one per rank")
         }
@@ -56,7 +59,10 @@ struct LaunchCommand: ParsableCommand {
         for rank in 0..<ranks {
             let process = Process()
             var environment = ProcessInfo.processInfo.environment
-            let rankEnvironment = ["MLX_RANK": String(rank), "TEMPER_RANK": String(rank), "TEMPER_WORLD_SIZE": String(ranks)]
+            let rankEnvironment = [
+                "MLX_RANK": String(rank), "TEMPER_RANK": String(rank), "TEMPER_WORLD_SIZE": String(ranks),
+                "TEMPER_COLLECTIVE_TIMEOUT": String(collectiveTimeout),
+            ]
             environment.merge(rankEnvironment) { $1 }
             if let hosts {
                 // Elsewhere: one shell command line, run through --through; the rank writes the host

@@ -370,6 +370,38 @@ extension DataParallelCLITests {
 }
 
 extension DataParallelCLITests {
+    /// A rank that hangs (stopped with SIGSTOP) rather than dies: the other waits in its collective
+    /// for `--collective-timeout` seconds, then exits naming the wait, and the launcher stops the job.
+    @Test func aHungRankStopsTheRunWithinTheCollectiveTimeout() async throws {
+        let (work, model, data) = try Self.workspace("temper-dp-hang", data: "sft-demo.jsonl", lines: 16, as: "sft.jsonl")
+        defer { try? FileManager.default.removeItem(at: work) }
+        let output = work.appendingPathComponent("run")
+        let launcher = Process()
+        launcher.executableURL = TemperProcess.executable
+        launcher.arguments = [
+            "launch", "--ranks", "2", "--timeout", "3", "--collective-timeout", "5", "--", "temper", "sft", "--model", model.path,
+            "--data", data.path, "--output", output.path, "--method", "lora", "--lora-rank", "4", "--batch-size", "1",
+            "--max-steps", "40", "--max-length", "48", "--save-every", "2",
+        ]
+        let errors = Pipe()
+        launcher.standardOutput = FileHandle.nullDevice
+        launcher.standardError = errors
+        try launcher.run()
+        try await GalleryCLITests.waitForCheckpoint(output.appendingPathComponent("checkpoints"))
+        let victim = try #require(Self.rankProcess(1, of: launcher.processIdentifier))
+        let stopped = Date()
+        kill(victim, SIGSTOP)
+        let message = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        launcher.waitUntilExit()
+        let seconds = Date().timeIntervalSince(stopped)
+        #expect(launcher.terminationStatus != 0)
+        #expect(seconds < 30, "the job stopped \(seconds) s after rank 1 hung")
+        #expect(message.contains("[rank 0] rank 0: a collective waited 5 s for the other ranks; one of them hung or died: stopping"),
+                "\(message.suffix(2000))")
+        #expect(message.contains("launch failed: rank 0 of 2 exited with status 1"), "\(message.suffix(2000))")
+        #expect(kill(victim, 0) != 0, "the hung rank was killed")
+    }
+
     /// A run checkpointed by 2 ranks × batch 1 resumes as 1 process × batch 2 (the same global batch;
     /// the data cursor counts samples): it ends where 1 × 2 throughout ends, within 1e-5.
     @Test func resumesWithADifferentNumberOfRanks() throws {
