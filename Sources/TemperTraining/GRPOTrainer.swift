@@ -228,36 +228,17 @@ final class GRPORollouts {
         // The whole generation batch's rewards, lengths and truncations (every rank's, in rank order:
         // one process's row order); this rank's rows are `localRows` of them.
         let localRows = (completions.count * rank)..<(completions.count * (rank + 1))
-        var allScores = scores, allLengths = completions.map(\.count), allTruncated = truncated
-        var tokens = rowPrompts.reduce(0) { $0 + $1.ids.count } + completions.reduce(0) { $0 + $1.count }
-        if let dataParallel {
-            // A nil reward travels as NaN, which the advantages read as nil.
-            let width = rewards.count
-            let flatScores: [Double] = scores.flatMap { row in row.map { $0 ?? Double.nan } }
-            let gathered = dataParallel.gather(flatScores)
-            allScores = stride(from: 0, to: gathered.count, by: width).map { start -> [Double?] in
-                gathered[start..<(start + width)].map { $0.isNaN ? nil : $0 }
-            }
-            // Per rank: its lengths, its truncation flags, its tokens.
-            let rows = completions.count, recordWidth = 2 * rows + 1
-            let record: [Int] = allLengths + truncated.map { $0 ? 1 : 0 } + [tokens]
-            let records = dataParallel.gather(record)
-            allLengths = []
-            allTruncated = []
-            tokens = 0
-            for start in stride(from: 0, to: records.count, by: recordWidth) {
-                allLengths += records[start..<(start + rows)]
-                allTruncated += records[(start + rows)..<(start + 2 * rows)].map { $0 == 1 }
-                tokens += records[start + 2 * rows]
-            }
-        }
+        var whole = GenerationRecord(
+            scores: scores, lengths: completions.map(\.count), truncated: truncated,
+            tokens: rowPrompts.reduce(0) { $0 + $1.ids.count } + completions.reduce(0) { $0 + $1.count })
+        if let dataParallel { whole = whole.gathered(by: dataParallel) }
         let advantages = GRPOAdvantages(
-            rewards: allScores, names: rewards.map(\.name), weights: recipe.rewardWeights, groupSize: g,
+            rewards: whole.scores, names: rewards.map(\.name), weights: recipe.rewardWeights, groupSize: g,
             scaling: recipe.scaleRewards, aggregation: recipe.multiObjectiveAggregation)
         let rowAdvantages = Array(advantages.advantages[localRows])
-        tokensSeen += tokens
-        let completionTokens = allLengths.reduce(0, +)
-        var metrics = advantages.metrics.merging(completionLengthMetrics(lengths: allLengths, truncated: allTruncated)) { a, _ in a }
+        tokensSeen += whole.tokens
+        let completionTokens = whole.lengths.reduce(0, +)
+        var metrics = advantages.metrics.merging(completionLengthMetrics(lengths: whole.lengths, truncated: whole.truncated)) { a, _ in a }
         metrics["num_tokens"] = Double(tokensSeen)
         metrics["timing/generation_seconds"] = generationSeconds
         metrics["timing/reward_seconds"] = rewardSeconds
@@ -269,7 +250,7 @@ final class GRPORollouts {
         var shuffler = SplitMix64(seed: Shuffling.epochSeed(recipe.seed &+ 0x5eed, epoch: cursor.epoch) ^ UInt64(cursor.index) ^ UInt64(rank) << 48)
         rows.shuffle(using: &shuffler)
         let masked = truncated.map { $0 && recipe.maskTruncatedCompletions }
-        let generationTokens = zip(allLengths, allTruncated).reduce(0) { $0 + ($1.1 && recipe.maskTruncatedCompletions ? 0 : $1.0) }
+        let generationTokens = zip(whole.lengths, whole.truncated).reduce(0) { $0 + ($1.1 && recipe.maskTruncatedCompletions ? 0 : $1.0) }
         let spg = recipe.resolvedStepsPerGeneration
         // TRL compares against stored old log-probs only when the policy moves within a generation batch.
         let needsOld = recipe.gradAccum % (spg * recipe.numIterations) != 0
@@ -306,6 +287,34 @@ final class GRPORollouts {
             for index in batches.indices { batches[index].generationMetrics["timing/log_prob_seconds"] = seconds }
         }
         return batches
+    }
+
+    /// What a generation batch's rewards and advantages are computed from: each row's rewards (one
+    /// per function), completion length and truncation, and the batch's prompt and completion tokens.
+    struct GenerationRecord {
+        var scores: [[Double?]]
+        var lengths: [Int]
+        var truncated: [Bool]
+        var tokens: Int
+
+        /// Every rank's record, concatenated in rank order (each rank holds as many rows); a nil
+        /// reward travels as NaN, which the advantages read as nil anyway.
+        func gathered(by dataParallel: DataParallel) -> GenerationRecord {
+            let width = scores.first?.count ?? 0, rows = lengths.count
+            let flatScores = dataParallel.gather(scores.flatMap { row in row.map { $0 ?? Double.nan } })
+            let counts = dataParallel.gather(lengths + truncated.map { $0 ? 1 : 0 } + [tokens])
+            var whole = GenerationRecord(
+                scores: stride(from: 0, to: flatScores.count, by: max(width, 1)).map { start in
+                    flatScores[start..<(start + width)].map { $0.isNaN ? nil : $0 }
+                },
+                lengths: [], truncated: [], tokens: 0)
+            for start in stride(from: 0, to: counts.count, by: 2 * rows + 1) {
+                whole.lengths += counts[start..<(start + rows)]
+                whole.truncated += counts[(start + rows)..<(start + 2 * rows)].map { $0 == 1 }
+                whole.tokens += counts[start + 2 * rows]
+            }
+            return whole
+        }
     }
 
     /// Greedy answers to the held-out prompts, scored: `eval_reward`, `eval_rewards/<name>/mean`,
