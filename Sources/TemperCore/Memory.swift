@@ -54,6 +54,31 @@ public enum ProcessUsage {
         return user + system
     }
 
+    /// CPU ticks and resident bytes of `pid` and every live descendant, so that a job running as
+    /// several processes (`temper launch`'s ranks) is measured whole. Each process counts its own
+    /// ticks and its reaped children's (utime + stime + cutime + cstime), so an exiting child's ticks
+    /// move to its parent rather than vanish.
+    public static func treeUsage(of pid: Int32) -> (cpuTicks: Double, residentBytes: Int)? {
+        var children: [Int32: [Int32]] = [:], ticks: [Int32: Double] = [:]
+        for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
+            guard let id = Int32(entry), let text = try? String(contentsOfFile: "/proc/\(id)/stat", encoding: .utf8),
+                let close = text.lastIndex(of: ")")
+            else { continue }
+            // After the command's closing parenthesis the fields are numbered from 3 (state).
+            let fields = text[text.index(after: close)...].split(separator: " ")
+            guard fields.count > 14, let parent = Int32(fields[1]) else { continue }
+            children[parent, default: []].append(id)
+            ticks[id] = fields[11...14].compactMap { Double($0) }.reduce(0, +)
+        }
+        guard ticks[pid] != nil else { return nil }
+        var tree = [pid], index = 0
+        while index < tree.count {
+            tree += children[tree[index]] ?? []
+            index += 1
+        }
+        return (tree.compactMap { ticks[$0] }.reduce(0, +), tree.compactMap { statusBytes("VmRSS", of: $0) }.reduce(0, +))
+    }
+
     /// Clock ticks per second, the unit of ``cpuTicks(of:)``.
     public static var ticksPerSecond: Double { Double(sysconf(Int32(_SC_CLK_TCK))) }
 

@@ -177,7 +177,7 @@ enum GalleryTemplates {
         {{<page}}{{$body}}
         <h2>Job {{id}} <span id="state" class="state-{{state}}">{{state}}</span></h2>
         <p>{{method}} of <a href="/">{{modelID}}</a> on {{datasetID}}{{#parentOutputID}}, from output <a href="/outputs/{{.}}">{{.}}</a>{{/parentOutputID}} ·
-        attempts <span id="attempts">{{attempts}}</span> · <span id="reason" class="muted">{{exitReason}}</span>
+        attempts <span id="attempts">{{attempts}}</span><span id="reason-part"{{^hasExitReason}} hidden{{/hasExitReason}}> · <span id="reason" class="muted">{{exitReason}}</span></span>
         <span id="output-link">{{#outputID}}· output <a href="/outputs/{{.}}">{{.}}</a>{{/outputID}}</span></p>
         <p><button id="cancel" onclick="cancelJob()">Cancel</button> <span id="cancel-error" class="error"></span></p>
         <div class="row"><div><h3 id="curve-title">Loss</h3><svg id="curve" width="520" height="220"></svg></div>
@@ -208,6 +208,7 @@ enum GalleryTemplates {
           const job = detail.job, metrics = detail.metrics, resources = detail.resources;
           const state = document.getElementById('state'); state.textContent = job.state; state.className = 'state-' + job.state;
           show('attempts', job.attempts); show('reason', job.exitReason || '');
+          document.getElementById('reason-part').hidden = !job.exitReason;
           if (detail.output) { document.getElementById('output-link').innerHTML = '· output <a href="/outputs/' + detail.output.id + '">' + detail.output.id + '</a>'; }
           document.getElementById('cancel').disabled = !['queued', 'running'].includes(job.state);
           if (detail.evaluation) { showEvaluation(detail.evaluation); }

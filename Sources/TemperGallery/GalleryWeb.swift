@@ -71,7 +71,7 @@ enum GalleryWeb {
             return page("job", title: "Job \(id)", [
                 "id": job.id, "method": job.method.rawValue, "modelID": job.modelID, "datasetID": job.datasetID,
                 "parentOutputID": job.parentOutputID.map { [$0] } ?? [String](), "state": job.state.rawValue, "attempts": job.attempts,
-                "exitReason": job.exitReason ?? "", "recipe": job.recipe, "outputID": try registry.output(ofJob: id)?.id ?? "",
+                "exitReason": job.exitReason ?? "", "hasExitReason": !(job.exitReason ?? "").isEmpty, "recipe": job.recipe, "outputID": try registry.output(ofJob: id)?.id ?? "",
             ])
         }
         router.get("/outputs/:id") { _, context in

@@ -174,15 +174,15 @@ public actor JobRunner {
         }
     }
 
-    /// CPU cores used since the last sample and resident memory, appended to `resources.jsonl`.
+    /// CPU cores used since the last sample and resident memory, of the job's process and its
+    /// descendants (a data-parallel job's ranks), appended to `resources.jsonl`.
     func sample(_ entry: inout RunningJob) {
         let now = ContinuousClock.Instant.now
         if let last = entry.lastSample, now - last.time < .seconds(2) { return }
-        let pid = entry.process.processIdentifier
-        guard let ticks = ProcessUsage.cpuTicks(of: pid) else { return }
+        guard let (ticks, residentBytes) = ProcessUsage.treeUsage(of: entry.process.processIdentifier) else { return }
         if let last = entry.lastSample {
-            let cores = (ticks - last.cpuTicks) / ProcessUsage.ticksPerSecond / max(seconds(now - last.time), 1e-3)
-            let rssMB = Double(ProcessUsage.statusBytes("VmRSS", of: pid) ?? 0) / 1_048_576
+            let cores = max(0, ticks - last.cpuTicks) / ProcessUsage.ticksPerSecond / max(seconds(now - last.time), 1e-3)
+            let rssMB = Double(residentBytes) / 1_048_576
             let line = String(
                 format: #"{"elapsed_seconds":%.1f,"cpu_cores":%.3f,"rss_mb":%.1f}"#, seconds(now - entry.started), cores, rssMB) + "\n"
             if let handle = try? appendingHandle(gallery.jobFolder(entry.job.id).appendingPathComponent("resources.jsonl")) {

@@ -87,6 +87,9 @@ import Testing
         #expect((sftDetail["job"] as? [String: Any])?["ranks"] as? Int == 2)
         // Rank 0 alone writes the metrics; the log has both ranks' lines.
         #expect((sftDetail["metrics"] as? [[String: Any]])?.compactMap { $0["step"] as? Int } == [1, 2])
+        // The resource samples cover the ranks, not only the launcher (each rank holds the model).
+        let sftMemory = ((sftDetail["resources"] as? [[String: Any]]) ?? []).compactMap { $0["rss_mb"] as? Double }.max() ?? 0
+        #expect(sftMemory > 600, "largest RSS sample \(sftMemory) MB")
         let (_, sftLog) = try await gallery.request("GET", "/api/jobs/\(sft)/logs")
         let sftLogText = sftLog["text"] as? String ?? ""
         #expect(sftLogText.contains("temper launch --ranks 2 --hosts 127.0.0.1,127.0.0.1 --through sh -c --port ")

@@ -468,6 +468,8 @@ extension JSONDecoder {
             let jobPage = String(buffer: try await client.execute(uri: "/jobs/\(job.id)", method: .get).body)
             #expect(jobPage.contains("sft of <a href=\"/\">\(job.modelID)</a> on \(job.datasetID) ·"), "\(jobPage.prefix(3000))")
             #expect(!jobPage.contains("from output"))
+            // No exit reason: its separator is hidden with it.
+            #expect(jobPage.contains(#"<span id="reason-part" hidden> · <span id="reason" class="muted"></span></span>"#), "\(jobPage.prefix(3000))")
             let page = String(buffer: try await client.execute(uri: "/outputs/\(output.id)", method: .get).body)
             #expect(page.contains(#"aria-label="lineage of \#(output.id)""#))
             #expect(page.contains("<title>produced</title>"))
