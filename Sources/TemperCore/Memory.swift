@@ -43,14 +43,20 @@ public enum Device: Sendable, Equatable {
 /// A process's CPU time and memory as the kernel counts them, from /proc (Linux; nil elsewhere or
 /// when the process is gone).
 public enum ProcessUsage {
-    /// utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat).
-    public static func cpuTicks(of pid: Int32) -> Double? {
+    /// The fields of /proc/PID/stat after the command's closing parenthesis: index 0 is field 3
+    /// (state), 1 the parent's pid, 11…14 utime, stime, cutime and cstime in clock ticks.
+    static func statFields(of pid: Int32) -> [Substring]? {
         guard let text = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
             let close = text.lastIndex(of: ")")
         else { return nil }
-        // After the command's closing parenthesis the fields are numbered from 3 (state).
-        let fields = text[text.index(after: close)...].split(separator: " ")
-        guard fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else { return nil }
+        return text[text.index(after: close)...].split(separator: " ")
+    }
+
+    /// utime + stime in clock ticks (fields 14 and 15 of /proc/PID/stat).
+    public static func cpuTicks(of pid: Int32) -> Double? {
+        guard let fields = statFields(of: pid), fields.count > 13, let user = Double(fields[11]), let system = Double(fields[12]) else {
+            return nil
+        }
         return user + system
     }
 
@@ -61,12 +67,7 @@ public enum ProcessUsage {
     public static func treeUsage(of pid: Int32) -> (cpuTicks: Double, residentBytes: Int)? {
         var children: [Int32: [Int32]] = [:], ticks: [Int32: Double] = [:]
         for entry in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
-            guard let id = Int32(entry), let text = try? String(contentsOfFile: "/proc/\(id)/stat", encoding: .utf8),
-                let close = text.lastIndex(of: ")")
-            else { continue }
-            // After the command's closing parenthesis the fields are numbered from 3 (state).
-            let fields = text[text.index(after: close)...].split(separator: " ")
-            guard fields.count > 14, let parent = Int32(fields[1]) else { continue }
+            guard let id = Int32(entry), let fields = statFields(of: id), fields.count > 14, let parent = Int32(fields[1]) else { continue }
             children[parent, default: []].append(id)
             ticks[id] = fields[11...14].compactMap { Double($0) }.reduce(0, +)
         }
@@ -79,7 +80,7 @@ public enum ProcessUsage {
         return (tree.compactMap { ticks[$0] }.reduce(0, +), tree.compactMap { statusBytes("VmRSS", of: $0) }.reduce(0, +))
     }
 
-    /// Clock ticks per second, the unit of ``cpuTicks(of:)``.
+    /// Clock ticks per second, the unit of ``cpuTicks(of:)`` and ``treeUsage(of:)``.
     public static var ticksPerSecond: Double { Double(sysconf(Int32(_SC_CLK_TCK))) }
 
     /// A `kB` field of /proc/PID/status (`VmRSS`, `VmHWM`, …) in bytes.
