@@ -510,6 +510,7 @@ int tmx_kernel_quantized_linear(tmx_array* out, tmx_array x, tmx_array codes, tm
                                                         group_size, instruction_set)))
 }
 int tmx_kernel_thread_count(void) { return temper::kernels::thread_count(); }
+int tmx_kernel_instruction_set(void) { return temper::kernels::instruction_set(); }
 float tmx_host_max(const float* x, size_t count) { return temper::kernels::host_max(x, count); }
 float tmx_host_exp_weights(const float* x, size_t count, float shift, float scale, float* weights) {
   return temper::kernels::host_exp_weights(x, count, shift, scale, weights);

@@ -369,4 +369,6 @@ float host_exp_weights(const float* x, size_t count, float shift, float scale, f
   return TEMPER_DISPATCH(exp_weights, x, count, shift, scale, weights);
 }
 
+int instruction_set() { return static_cast<int>(kernel_instruction_set()); }
+
 }  // namespace temper::kernels

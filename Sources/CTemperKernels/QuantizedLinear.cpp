@@ -11,6 +11,10 @@
 #include "Common.h"
 #include "TemperKernels.h"
 
+#if defined(__x86_64__)
+#include <immintrin.h>
+#endif
+
 namespace temper::kernels {
 
 #define TEMPER_BODIES "QuantizedLinearBodies.inc"
@@ -48,15 +52,43 @@ void rows_kernel(InstructionSet isa, Args... args) {
   }
 }
 
-/// A scratch buffer of at least `floats` on the stream thread, reused between calls.
-float* permuted_scratch(size_t floats) {
-  thread_local std::unique_ptr<float[]> buffer;
+/// A scratch buffer of at least `count` elements on the stream thread, reused between calls (one
+/// per `Tag`, so that two buffers of one type can be held at once).
+template <class Element, int Tag = 0>
+Element* scratch(size_t count) {
+  thread_local std::unique_ptr<Element[]> buffer;
   thread_local size_t capacity = 0;
-  if (capacity < floats) {
-    buffer.reset(new float[floats]);
-    capacity = floats;
+  if (capacity < count) {
+    buffer.reset(new Element[count]);
+    capacity = count;
   }
   return buffer.get();
+}
+
+/// The W8A16 product on the x86 builds (int8 codes against x rounded to int16 per row); false on
+/// the portable build or when x holds a NaN or an infinity, where the float kernel runs instead.
+bool w8a16_product(InstructionSet isa, const float* x, const uint8_t* codes, const float* scales, const float* bias,
+                   float* y, size_t rows, size_t in, size_t out, size_t group) {
+#if defined(__x86_64__)
+  if (isa == InstructionSet::portable) return false;
+  int16_t* rounded = scratch<int16_t>(rows * in);
+  float* row_scales = scratch<float, 1>(rows);
+  bool finite = isa == InstructionSet::avx512 ? avx512::quantized_linear_round_rows(x, rounded, row_scales, rows, in)
+                                              : avx2::quantized_linear_round_rows(x, rounded, row_scales, rows, in);
+  if (!finite) return false;
+  const int8_t* signed_codes = reinterpret_cast<const int8_t*>(codes);
+  parallel_for(out, row_grain(in * rows), [&](size_t begin, size_t end) {
+    if (isa == InstructionSet::avx512) {
+      avx512::quantized_linear_rows_w8a16(rounded, row_scales, signed_codes, scales, bias, y, rows, in, out, group, begin, end);
+    } else {
+      avx2::quantized_linear_rows_w8a16(rounded, row_scales, signed_codes, scales, bias, y, rows, in, out, group, begin, end);
+    }
+  });
+  return true;
+#else
+  (void)isa, (void)x, (void)codes, (void)scales, (void)bias, (void)y, (void)rows, (void)in, (void)out, (void)group;
+  return false;
+#endif
 }
 
 /// Inputs: x [N, in] float32, codes (int8 [out, in], uint8 [out, in/2], bfloat16 or float32 [out,
@@ -79,8 +111,9 @@ class QuantizedLinear : public mx::Primitive {
       const float* bias = has_bias ? in[four_bit ? 4 : 3].template data<float>() : nullptr;
       float* y = out[0].template data<float>();
       InstructionSet isa = chosen_instruction_set(requested);
+      if (bits == 8 && w8a16_product(isa, x, codes, scales, bias, y, rows, width, outputs_count, group)) return;
       if (four_bit) {
-        float* permuted = permuted_scratch(rows * width);
+        float* permuted = scratch<float>(rows * width);
         permute_input(isa, x, permuted, rows * width);
         x = permuted;
       }

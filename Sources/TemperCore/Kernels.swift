@@ -122,6 +122,9 @@ public enum Kernels {
     /// The number of threads the kernels split work across.
     public static var threadCount: Int { Int(tmx_kernel_thread_count()) }
 
+    /// The kernel build that runs: 0 portable, 1 AVX2, 2 AVX-512 (capped by TEMPER_KERNEL_ISA).
+    public static var instructionSet: Int32 { Int32(tmx_kernel_instruction_set()) }
+
     /// The kernel set OpenBLAS runs the matrix products with (its core name, e.g. SkylakeX).
     public static var openBLASCore: String {
         guard let name = tmx_openblas_core() else { return "unknown" }

@@ -81,10 +81,9 @@ import TemperTestSupport
         let tolerance = Tolerance(absolute: 1e-5, relative: 1e-5)
         for rows in [1, 3, 17, 64] {
             let x = Random.normal([rows, shape.input], key: Random.key(UInt64(shape.input * 131 + shape.output * 7 + rows)))
-            let plain = x.asType(.float64).matmul(dequantized.mT)
-            let biased = plain + bias.asType(.float64)
-            eval(plain, biased)
             for isa in Self.instructionSets {
+                let plain = Self.kernelInput(x, format: format, instructionSet: isa).matmul(dequantized.mT)
+                let biased = plain + bias.asType(.float64)
                 let label = "\(format) \(shape) N\(rows) isa\(isa)"
                 KernelTests.assertWithin(Kernels.quantizedLinear(x, weights: q, bias: nil, instructionSet: isa), plain,
                                          tolerance: tolerance, label, sourceLocation: #_sourceLocation)
@@ -92,6 +91,41 @@ import TemperTestSupport
                                          tolerance: tolerance, "\(label) bias", sourceLocation: #_sourceLocation)
             }
         }
+    }
+
+    /// x as the kernel multiplies it, in float64: on the x86 builds int8 codes meet x rounded to int16
+    /// per row (W8A16), step = the row's largest |x| / 32767, rounded as the kernel rounds it.
+    static func kernelInput(_ x: Tensor, format: WeightOnlyQuantizedMatrix.Format, instructionSet: Int32) -> Tensor {
+        let effective = instructionSet < 0 ? Kernels.instructionSet : min(instructionSet, Kernels.instructionSet)
+        guard format == .int8 && effective > 0 else { return x.asType(.float64) }
+        let width = x.dim(-1)
+        var values = x.toArray(Float.self)
+        var rounded = [Double](repeating: 0, count: values.count)
+        for start in stride(from: 0, to: values.count, by: width) {
+            let largest = values[start..<(start + width)].map(abs).max()!
+            let inverse: Float = largest > 0 ? 32767 / largest : 0
+            for j in start..<(start + width) {
+                values[j] = (values[j] * inverse).rounded(.toNearestOrEven)
+                rounded[j] = Double(values[j]) * Double(largest / 32767)
+            }
+        }
+        return Tensor(rounded, shape: x.shape)
+    }
+
+    /// W8A16 rounds x to 1/65534 of its row's largest |x|: far inside the int8 codes' own error.
+    @Test func roundingTheInputCostsLittle() {
+        let keys = Random.split(Random.key(21), count: 2)
+        let w = Random.normal([300, 1536], standardDeviation: 0.05, key: keys[0])
+        let q = WeightOnlyQuantizedMatrix(quantizing: w, format: .int8)
+        let x = Random.normal([8, 1536], key: keys[1])
+        let exact = x.asType(.float64).matmul(q.dequantized().asType(.float64).mT)
+        let float32Weights = x.asType(.float64).matmul(w.asType(.float64).mT)
+        let roundingError = (Kernels.quantizedLinear(x, weights: q).asType(.float64) - exact).abs().max().item(Double.self)
+        let codesError = (exact - float32Weights).abs().max().item(Double.self)
+        // Outputs are about 2 here: rounding x moves them by about 1e-4 of that, the codes by about 1%.
+        let expectedRoundingError = Kernels.instructionSet > 0 ? 5e-4 : 1e-5
+        #expect(roundingError < expectedRoundingError, "rounding x moved an output by \(roundingError)")
+        #expect(roundingError < codesError / 20, "rounding x: \(roundingError), int8 codes: \(codesError)")
     }
 
     /// The float formats hold the weight itself: float32 the caller's tensor (no copy), bfloat16
@@ -179,13 +213,15 @@ import TemperTestSupport
         let keys = Random.split(Random.key(9), count: 2)
         let q = WeightOnlyQuantizedMatrix(quantizing: Random.normal([70, 128], key: keys[0]), format: format)
         let x = Random.normal([2, 3, 128], key: keys[1])
-        let want = x.asType(.float64).matmul(q.dequantized().asType(.float64).mT)
+        let dequantized = q.dequantized().asType(.float64).mT
+        let want = Self.kernelInput(x.reshaped(6, 128), format: format, instructionSet: -1).matmul(dequantized).reshaped(2, 3, 70)
         let tolerance = Tolerance(absolute: 1e-5, relative: 1e-5)
         let fused = Kernels.quantizedLinear(x, weights: q)
         #expect(fused.shape == [2, 3, 70])
         KernelTests.assertWithin(fused, want, tolerance: tolerance, "\(format) batched", sourceLocation: #_sourceLocation)
         let composed = Kernels.$useFusedKernels.withValue(false) { Kernels.quantizedLinear(x, weights: q) }
-        KernelTests.assertWithin(composed, want, tolerance: tolerance, "\(format) fallback", sourceLocation: #_sourceLocation)
+        KernelTests.assertWithin(composed, x.asType(.float64).matmul(dequantized), tolerance: tolerance, "\(format) fallback",
+                                 sourceLocation: #_sourceLocation)
     }
 
     @Test(arguments: formats)

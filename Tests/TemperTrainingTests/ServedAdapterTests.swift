@@ -106,8 +106,12 @@ struct ServedAdapterTests {
             let label = "\(fixture) quantized \(quantized) row \(row) (\(route ?? "base"))"
             let prefillDifference = Self.maxDifference(prefill[row..<(row + 1)], expectedPrefill)
             let decodeDifference = Self.maxDifference(decode[row..<(row + 1)], expectedDecode)
-            #expect(prefillDifference <= 1e-5, "\(label) prefill: max |Δlogit| \(prefillDifference)")
-            #expect(decodeDifference <= 1e-5, "\(label) decode: max |Δlogit| \(decodeDifference)")
+            // Served int8 rows run the W8A16 product (x rounded to int16 per row on x86), the
+            // reference's adapter the float product of the dequantized weight: up to ~5e-4 apart,
+            // where a misrouted row is off by the adapter's change (over 1e-2, checked below).
+            let tolerance: Float = quantized && Kernels.instructionSet > 0 ? 1.5e-3 : 1e-5
+            #expect(prefillDifference <= tolerance, "\(label) prefill: max |Δlogit| \(prefillDifference)")
+            #expect(decodeDifference <= tolerance, "\(label) decode: max |Δlogit| \(decodeDifference)")
             if route != nil {
                 // The adapter really changes the output, so the comparison above means something.
                 let base = try Self.reference(fixture, quantized: quantized, adapter: nil)

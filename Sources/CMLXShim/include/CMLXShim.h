@@ -219,6 +219,7 @@ int tmx_kernel_lora_linear(tmx_array* out, tmx_array x, tmx_array weight, tmx_ar
 int tmx_kernel_quantized_linear(tmx_array* out, tmx_array x, tmx_array codes, tmx_array scales, tmx_array mins,
                                 tmx_array bias, int bits, int group_size, int instruction_set);
 int tmx_kernel_thread_count(void);
+int tmx_kernel_instruction_set(void);
 float tmx_host_max(const float* x, size_t count);
 float tmx_host_exp_weights(const float* x, size_t count, float shift, float scale, float* weights);
 /// The kernel set OpenBLAS runs; free with tmx_string_free.

@@ -159,6 +159,9 @@ mlx::core::array quantized_linear(const mlx::core::array& x, const mlx::core::ar
 /// The number of worker threads kernels split work across.
 int thread_count();
 
+/// The kernel build that runs: 0 portable, 1 AVX2, 2 AVX-512 (see TEMPER_KERNEL_ISA).
+int instruction_set();
+
 }  // namespace temper::kernels
 
 #endif
