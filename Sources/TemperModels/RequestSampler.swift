@@ -51,6 +51,11 @@ public struct RequestSamplingParameters: Sendable, Equatable {
     }
 
     public static let greedy = RequestSamplingParameters()
+
+    /// Whether penalties or a logit bias change the logits before the draw.
+    var changesLogits: Bool {
+        repetitionPenalty != 1 || presencePenalty != 0 || frequencyPenalty != 0 || !logitBias.isEmpty
+    }
 }
 
 /// A token and its log-probability under the raw distribution (log-softmax of the unmodified logits).
@@ -153,6 +158,14 @@ public struct RequestSampler: Sendable {
         let rawSum = Kernels.hostExpWeights(raw, shift: rawMax)
         let rawLogNormaliser = Double(rawMax) + Foundation.log(Double(rawSum))
 
+        if parameters.temperature <= 0 && parameters.alternatives == 0 && !parameters.changesLogits {
+            // Greedy on the raw row: no copy to penalise, NaN skipped as -inf would be.
+            let token = Self.argmax(raw)
+            observe(token)
+            return SampledToken(
+                token: token, logProb: 0, rawLogProb: Float(Double(raw[token]) - rawLogNormaliser),
+                alternatives: [], candidatePoolSize: 0)
+        }
         var logits = [Float](raw)
         for index in logits.indices where logits[index].isNaN { logits[index] = -.infinity }
         applyPenalties(to: &logits)
@@ -293,12 +306,19 @@ public struct RequestSampler: Sendable {
 
     // MARK: selection without a sort
 
-    /// The largest value, the lowest id among ties.
-    static func argmax(_ values: [Float]) -> Int {
+    /// The largest value, the lowest id among ties; NaN is never the largest (unless every value is NaN: 0).
+    static func argmax(_ values: UnsafeBufferPointer<Float>) -> Int {
         var best = 0
-        for index in values.indices where values[index] > values[best] { best = index }
+        var largest = values[0].isNaN ? -Float.infinity : values[0]
+        for index in 1..<values.count where values[index] > largest {
+            best = index
+            largest = values[index]
+        }
         return best
     }
+
+    /// The largest value, the lowest id among ties.
+    static func argmax(_ values: [Float]) -> Int { values.withUnsafeBufferPointer { argmax($0) } }
 
     /// The `count` largest entries of `values` by (value descending, id ascending), in O(V) expected:
     /// one quickselect for the threshold, one pass to collect. Sorted in that order if `sorted`,
