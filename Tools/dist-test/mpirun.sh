@@ -12,8 +12,12 @@ if ! command -v mpirun >/dev/null; then
 fi
 options=(--oversubscribe)
 [ "$(id -u)" -ne 0 ] || options+=(--allow-run-as-root)
-if ! ldconfig -p | grep -q "libmpi.so "; then
-  runtime=$(ldconfig -p | awk '/libmpi\.so\.[0-9]+ / { print $NF; exit }')
+# The cache is read once and searched as a string: `ldconfig -p | grep -q` (or an awk that exits at
+# its first match) leaves ldconfig writing to a closed pipe, and under pipefail its SIGPIPE (141)
+# is the pipeline's status, which ended this script once the list outgrew the pipe's buffer.
+libraries=$(ldconfig -p)
+if ! grep -q "libmpi.so " <<<"$libraries"; then
+  runtime=$(awk '/libmpi\.so\.[0-9]+ / { print $NF; exit }' <<<"$libraries")
   [ -n "$runtime" ] || { echo "no libmpi.so.N found after installing openmpi-bin" >&2; exit 1; }
   links=$(mktemp -d)
   trap 'rm -rf "$links"' EXIT
