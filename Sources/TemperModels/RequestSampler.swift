@@ -158,27 +158,25 @@ public struct RequestSampler: Sendable {
         let rawSum = Kernels.hostExpWeights(raw, shift: rawMax)
         let rawLogNormaliser = Double(rawMax) + Foundation.log(Double(rawSum))
 
-        if parameters.temperature <= 0 && parameters.alternatives == 0 && !parameters.changesLogits {
-            // Greedy on the raw row: no copy to penalise, NaN skipped as -inf would be.
-            let token = Self.argmax(raw)
-            observe(token)
-            return SampledToken(
-                token: token, logProb: 0, rawLogProb: Float(Double(raw[token]) - rawLogNormaliser),
-                alternatives: [], candidatePoolSize: 0)
-        }
-        var logits = [Float](raw)
-        for index in logits.indices where logits[index].isNaN { logits[index] = -.infinity }
-        applyPenalties(to: &logits)
-
         let token: Int
         let logProb: Double
         let poolSize: Int
-        if parameters.temperature <= 0 {
-            token = Self.argmax(logits)
+        if parameters.temperature <= 0 && !parameters.changesLogits {
+            // Greedy on the raw row: no copy to penalise, NaN skipped as -inf would be.
+            token = Self.argmax(raw)
             logProb = 0
             poolSize = 0
         } else {
-            (token, logProb, poolSize) = draw(logits)
+            var logits = [Float](raw)
+            for index in logits.indices where logits[index].isNaN { logits[index] = -.infinity }
+            applyPenalties(to: &logits)
+            if parameters.temperature <= 0 {
+                token = Self.argmax(logits)
+                logProb = 0
+                poolSize = 0
+            } else {
+                (token, logProb, poolSize) = draw(logits)
+            }
         }
         observe(token)
 
